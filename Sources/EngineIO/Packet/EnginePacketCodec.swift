@@ -1,0 +1,99 @@
+import NIOCore
+
+/// Why an Engine.IO packet or payload could not be decoded.
+public enum EngineDecodingError: Error, Equatable, Sendable {
+    case emptyPacket
+    case unknownPacketType(UInt8)
+    case invalidUTF8
+    case invalidBase64
+}
+
+/// Encoding and decoding of Engine.IO v4 packets, for WebSocket frames and polling payloads.
+public enum EnginePacketCodec {
+    static let recordSeparator: UInt8 = 0x1E
+
+    // MARK: WebSocket
+
+    /// Decodes a text WebSocket frame: `<type>[<data>]`.
+    public static func decodeText(_ buffer: ByteBuffer) throws(EngineDecodingError) -> EnginePacket {
+        guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { throw .emptyPacket }
+        guard first >= UInt8(ascii: "0"), let type = EnginePacketType(rawValue: first &- UInt8(ascii: "0")) else {
+            throw .unknownPacketType(first)
+        }
+        let dataLength = buffer.readableBytes - 1
+        if dataLength == 0 { return EnginePacket(type) }
+        guard let text = try? buffer.getUTF8ValidatedString(at: buffer.readerIndex + 1, length: dataLength) else {
+            throw .invalidUTF8
+        }
+        return EnginePacket(type, .text(text))
+    }
+
+    /// A binary WebSocket frame is always a `message` packet carrying the bytes as they are.
+    public static func decodeBinary(_ buffer: ByteBuffer) -> EnginePacket {
+        EnginePacket(.message, .binary(buffer))
+    }
+
+    /// Encodes one packet for a WebSocket frame; `isBinary` tells which frame opcode to use.
+    public static func encodeForWebSocket(_ packet: EnginePacket, allocator: ByteBufferAllocator) -> (buffer: ByteBuffer, isBinary: Bool) {
+        switch packet.payload {
+        case .binary(let bytes):
+            return (bytes, true)
+        case .text(let text):
+            var buffer = allocator.buffer(capacity: text.utf8.count + 1)
+            buffer.writeInteger(packet.type.character)
+            buffer.writeString(text)
+            return (buffer, false)
+        case nil:
+            var buffer = allocator.buffer(capacity: 1)
+            buffer.writeInteger(packet.type.character)
+            return (buffer, false)
+        }
+    }
+
+    // MARK: Polling
+
+    /// Decodes a polling request body: packets joined by the record separator, binary as `b` + base64.
+    public static func decodePayload(_ body: ByteBuffer) throws(EngineDecodingError) -> [EnginePacket] {
+        let view = body.readableBytesView
+        var packets: [EnginePacket] = []
+        var start = view.startIndex
+        while true {
+            let end = view[start...].firstIndex(of: recordSeparator) ?? view.endIndex
+            let slice = body.getSlice(at: start, length: end - start)!
+            packets.append(try decodePayloadPacket(slice))
+            if end == view.endIndex { break }
+            start = end + 1
+        }
+        return packets
+    }
+
+    private static func decodePayloadPacket(_ buffer: ByteBuffer) throws(EngineDecodingError) -> EnginePacket {
+        guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { throw .emptyPacket }
+        if first == UInt8(ascii: "b") {
+            guard let encoded = buffer.getString(at: buffer.readerIndex + 1, length: buffer.readableBytes - 1),
+                let bytes = Base64.decode(encoded)
+            else { throw .invalidBase64 }
+            return EnginePacket(.message, .binary(ByteBuffer(bytes: bytes)))
+        }
+        return try decodeText(buffer)
+    }
+
+    /// Encodes packets as one polling response body.
+    public static func encodePayload(_ packets: [EnginePacket], allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 64)
+        for (index, packet) in packets.enumerated() {
+            if index > 0 { buffer.writeInteger(recordSeparator) }
+            switch packet.payload {
+            case .binary(let bytes):
+                buffer.writeInteger(UInt8(ascii: "b"))
+                buffer.writeString(Base64.encode(bytes.readableBytesView))
+            case .text(let text):
+                buffer.writeInteger(packet.type.character)
+                buffer.writeString(text)
+            case nil:
+                buffer.writeInteger(packet.type.character)
+            }
+        }
+        return buffer
+    }
+}

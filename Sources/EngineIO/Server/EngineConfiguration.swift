@@ -1,0 +1,59 @@
+import HTTPTypes
+
+/// Which cross-origin requests the Engine.IO endpoint answers.
+public enum CORSPolicy: Sendable {
+    /// `Access-Control-Allow-Origin: *`, no credentials.
+    case anyOrigin
+    /// Reflect the request's `Origin` when it is in the list, with credentials allowed.
+    case origins([String])
+}
+
+/// What the application decides in `allowRequest`.
+public enum AllowDecision: Sendable {
+    /// Accept; the attachments travel with the session to the application's handlers.
+    case allow([String: String] = [:])
+    /// Refuse before any session exists.
+    case deny(EngineError)
+}
+
+/// Settings of an Engine.IO server. Defaults are those of the Node.js reference server.
+public struct EngineConfiguration: Sendable {
+    /// Mount point, with a trailing slash: `/engine.io/` or `/socket.io/`.
+    public var path: String
+    public var pingInterval: Duration
+    public var pingTimeout: Duration
+    /// Largest accepted message or polling body, in bytes.
+    public var maxPayload: Int
+    public var transports: Set<EngineTransport>
+    public var allowUpgrades: Bool
+    public var cors: CORSPolicy?
+
+    /// Runs on every handshake and WebSocket upgrade request, before any session exists for it.
+    public var allowRequest: (@Sendable (EngineRequest) async -> AllowDecision)?
+    /// Extra headers for the first HTTP response of a session (polling handshake or the 101).
+    public var initialHeaders: (@Sendable (EngineRequest, [String: String]) async -> HTTPFields)?
+    /// Extra headers for every Engine.IO HTTP response.
+    public var headers: (@Sendable (EngineRequest) -> HTTPFields)?
+
+    public init(
+        path: String = "/engine.io/",
+        pingInterval: Duration = .seconds(25),
+        pingTimeout: Duration = .seconds(20),
+        maxPayload: Int = 1_000_000,
+        transports: Set<EngineTransport> = [.polling, .websocket],
+        allowUpgrades: Bool = true,
+        cors: CORSPolicy? = nil
+    ) {
+        self.path = path.hasSuffix("/") ? path : path + "/"
+        self.pingInterval = pingInterval
+        self.pingTimeout = pingTimeout
+        self.maxPayload = maxPayload
+        self.transports = transports
+        self.allowUpgrades = allowUpgrades
+        self.cors = cors
+    }
+
+    func matches(path requestPath: String) -> Bool {
+        requestPath == path || requestPath + "/" == path
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+
+/// The transports Engine.IO v4 defines.
+public enum EngineTransport: String, Sendable, Hashable {
+    case polling
+    case websocket
+}
+
+/// What the application may know about an HTTP request that reaches the Engine.IO endpoint:
+/// headers, cookies, query and the peer's address. Hooks and handlers see it.
+public struct EngineRequest: Sendable {
+    public let method: HTTPRequest.Method
+    public let path: String
+    public let query: [String: String]
+    public let headers: HTTPFields
+    public let remoteAddress: SocketAddress?
+
+    public init(method: HTTPRequest.Method, target: String, headers: HTTPFields, remoteAddress: SocketAddress?) {
+        self.method = method
+        let (path, query) = Self.split(target: target)
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.remoteAddress = remoteAddress
+    }
+
+    /// The value of a cookie sent with the request, if any.
+    public func cookie(_ name: String) -> String? {
+        for field in headers[values: .cookie] {
+            for pair in field.split(separator: ";") {
+                let trimmed = pair.drop(while: { $0 == " " })
+                guard let equals = trimmed.firstIndex(of: "=") else { continue }
+                if trimmed[..<equals] == name {
+                    return String(trimmed[trimmed.index(after: equals)...])
+                }
+            }
+        }
+        return nil
+    }
+
+    /// The `Origin` header, when the client sent one.
+    public var origin: String? { headers[.origin] }
+
+    /// The value of `Authorization: Bearer <token>`, if present.
+    public var bearerToken: String? {
+        guard let value = headers[.authorization] else { return nil }
+        let prefix = "bearer "
+        guard value.count > prefix.count, value.lowercased().hasPrefix(prefix) else { return nil }
+        return String(value.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
+    }
+
+    var transport: String? { query["transport"] }
+    var sid: String? { query["sid"] }
+
+    static func split(target: String) -> (String, [String: String]) {
+        guard let mark = target.firstIndex(of: "?") else { return (target, [:]) }
+        var query: [String: String] = [:]
+        for pair in target[target.index(after: mark)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = decode(parts[0])
+            let value = parts.count > 1 ? decode(parts[1]) : ""
+            if query[key] == nil { query[key] = value }
+        }
+        return (String(target[..<mark]), query)
+    }
+
+    private static func decode(_ part: Substring) -> String {
+        let spaced = part.replacingOccurrences(of: "+", with: " ")
+        return spaced.removingPercentEncoding ?? spaced
+    }
+}

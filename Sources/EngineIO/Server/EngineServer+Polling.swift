@@ -1,0 +1,116 @@
+import HTTPTypes
+import HummingbirdCore
+import NIOCore
+
+extension EngineServer {
+    /// Answers one HTTP request under the Engine.IO path (polling, preflight, or a bad request).
+    func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel) async throws {
+        let engineRequest = EngineRequest(
+            method: request.method,
+            target: request.uri.description,
+            headers: request.headers,
+            remoteAddress: channel.remoteAddress
+        )
+        var headers = corsHeaders(for: engineRequest)
+        if let extra = configuration.headers?(engineRequest) { headers.append(contentsOf: extra) }
+
+        if request.method == .options {
+            if let requested = request.headers[.accessControlRequestHeaders] {
+                headers[.accessControlAllowHeaders] = requested
+            }
+            headers[.accessControlAllowMethods] = "GET, POST, OPTIONS"
+            headers[.contentLength] = "0"
+            try await writer.writeResponse(HTTPResponse(status: .noContent, headerFields: headers))
+            return
+        }
+
+        let (status, body, contentType) = await answer(request, engineRequest, &headers, channel: channel)
+        headers[.contentType] = contentType
+        var buffer = channel.allocator.buffer(capacity: body.readableBytes)
+        buffer.writeImmutableBuffer(body)
+        try await writer.write(
+            response: HTTPResponse(status: status, headerFields: headers),
+            body: ResponseBody(byteBuffer: buffer)
+        )
+    }
+
+    private func answer(
+        _ request: Request,
+        _ engineRequest: EngineRequest,
+        _ headers: inout HTTPFields,
+        channel: any Channel
+    ) async -> (HTTPResponse.Status, ByteBuffer, String) {
+        func failure(_ error: EngineError) -> (HTTPResponse.Status, ByteBuffer, String) {
+            (error.status, ByteBuffer(string: error.body), "application/json")
+        }
+        if let error = validate(engineRequest) { return failure(error) }
+        // A GET asking for the WebSocket transport without an Upgrade header.
+        guard engineRequest.transport == EngineTransport.polling.rawValue else { return failure(.badRequest) }
+
+        guard let sid = engineRequest.sid else {
+            guard request.method == .get else { return failure(.badHandshakeMethod) }
+            let decision = await allow(engineRequest)
+            guard case .allow(let attachments) = decision else {
+                if case .deny(let error) = decision { return failure(error) }
+                return failure(.forbidden())
+            }
+            let session = makeSession(
+                request: engineRequest,
+                attachments: attachments,
+                transport: .polling,
+                webSocket: nil,
+                eventLoop: channel.eventLoop
+            )
+            if let initial = await configuration.initialHeaders?(engineRequest, attachments) {
+                headers.append(contentsOf: initial)
+            }
+            let open = EnginePacketCodec.encodePayload([openPacket(for: session, transport: .polling)], allocator: channel.allocator)
+            session.opened()
+            return (.ok, open, "text/plain; charset=UTF-8")
+        }
+
+        guard let session = session(id: sid) else { return failure(.unknownSession) }
+        switch request.method {
+        case .get:
+            switch await session.poll() {
+            case .packets(let packets):
+                return (.ok, EnginePacketCodec.encodePayload(packets, allocator: channel.allocator), "text/plain; charset=UTF-8")
+            case .error(let error):
+                return failure(error)
+            }
+        case .post:
+            let body = request.body
+            let bytes: ByteBuffer?
+            do {
+                bytes = try await body.collect(upTo: configuration.maxPayload)
+            } catch {
+                bytes = nil
+            }
+            if bytes == nil {
+                _ = session.receivePost(nil)
+                return (.contentTooLarge, ByteBuffer(string: EngineError.badRequest.body), "application/json")
+            }
+            if let error = session.receivePost(bytes) { return failure(error) }
+            return (.ok, ByteBuffer(string: "ok"), "text/html")
+        default:
+            return failure(.badRequest)
+        }
+    }
+
+    func corsHeaders(for request: EngineRequest) -> HTTPFields {
+        var headers = HTTPFields()
+        switch configuration.cors {
+        case nil:
+            break
+        case .anyOrigin:
+            headers[.accessControlAllowOrigin] = "*"
+        case .origins(let allowed):
+            if let origin = request.origin, allowed.contains(origin) {
+                headers[.accessControlAllowOrigin] = origin
+                headers[.accessControlAllowCredentials] = "true"
+            }
+            headers[.vary] = "Origin"
+        }
+        return headers
+    }
+}

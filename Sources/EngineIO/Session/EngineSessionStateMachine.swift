@@ -1,0 +1,276 @@
+/// The life of one Engine.IO session, without I/O.
+///
+/// Events go in as method calls; the returned `Action`s say what the runtime
+/// (``EngineSession``) must do: answer a held poll, write WebSocket frames,
+/// arm a timer, or finish the session. Polls are named by ids so the runtime
+/// can match each answer to the HTTP request that waits for it.
+struct EngineSessionStateMachine {
+    typealias PollID = UInt64
+
+    enum Transport: Sendable, Equatable {
+        case polling
+        case websocket
+    }
+
+    enum State: Equatable {
+        /// Polling is the transport; at most one GET is held.
+        case polling(pendingPoll: PollID?)
+        /// A WebSocket answered the probe; polling is being drained with `noop`.
+        case upgrading(pendingPoll: PollID?)
+        /// WebSocket is the transport.
+        case websocket
+        case closed(EngineCloseReason)
+    }
+
+    enum Action: Equatable {
+        /// Answer the held (or just arrived) GET with these packets.
+        case answerPoll(PollID, [EnginePacket])
+        /// Keep the GET waiting under this id.
+        case holdPoll(PollID)
+        /// Answer the request that caused the event with an Engine.IO error.
+        case rejectRequest(EngineError)
+        case writeWebSocket([EnginePacket])
+        case closeWebSocket
+        /// Pass an application message up.
+        case deliver(EngineMessage)
+        case schedulePing
+        case schedulePingTimeout
+        case cancelPingTimeout
+        /// The session is over: forget it and tell the application why.
+        case finish(EngineCloseReason)
+    }
+
+    private(set) var state: State
+    private var outbox: [EnginePacket] = []
+    private var awaitingPong = false
+    private var postInFlight = false
+    private var nextPollID: PollID = 0
+
+    init(transport: Transport) {
+        self.state = transport == .polling ? .polling(pendingPoll: nil) : .websocket
+    }
+
+    var isClosed: Bool {
+        if case .closed = state { return true }
+        return false
+    }
+
+    var transport: Transport? {
+        switch state {
+        case .polling, .upgrading: return .polling
+        case .websocket: return .websocket
+        case .closed: return nil
+        }
+    }
+
+    /// The handshake was answered; start the heartbeat.
+    mutating func opened() -> [Action] {
+        [.schedulePing]
+    }
+
+    // MARK: Polling
+
+    /// A long-polling GET arrived.
+    mutating func pollRequested() -> [Action] {
+        switch state {
+        case .polling(pendingPoll: nil):
+            let id = makePollID()
+            if outbox.isEmpty {
+                state = .polling(pendingPoll: id)
+                return [.holdPoll(id)]
+            }
+            let packets = outbox
+            outbox.removeAll()
+            return [.answerPoll(id, packets)]
+        case .upgrading(pendingPoll: nil):
+            return [.answerPoll(makePollID(), [.noop])]
+        case .polling(pendingPoll: .some), .upgrading(pendingPoll: .some):
+            // A second concurrent GET breaks packet ordering: close the session.
+            return [.rejectRequest(.badRequest)] + close(.transportError)
+        case .websocket:
+            return [.rejectRequest(.badRequest)]
+        case .closed:
+            return [.rejectRequest(.unknownSession)]
+        }
+    }
+
+    /// A held GET gave up on its own (connection gone, server stopping).
+    mutating func pollAbandoned(_ id: PollID) {
+        switch state {
+        case .polling(pendingPoll: id): state = .polling(pendingPoll: nil)
+        case .upgrading(pendingPoll: id): state = .upgrading(pendingPoll: nil)
+        default: break
+        }
+    }
+
+    /// A POST began; a second concurrent one closes the session.
+    mutating func postStarted() -> [Action] {
+        switch state {
+        case .polling, .upgrading:
+            if postInFlight {
+                return [.rejectRequest(.badRequest)] + close(.transportError)
+            }
+            postInFlight = true
+            return []
+        case .websocket:
+            return [.rejectRequest(.badRequest)]
+        case .closed:
+            return [.rejectRequest(.unknownSession)]
+        }
+    }
+
+    mutating func postFinished() {
+        postInFlight = false
+    }
+
+    // MARK: Packets from the client
+
+    /// A decoded packet arrived over the given transport.
+    mutating func packetReceived(_ packet: EnginePacket, via transport: Transport) -> [Action] {
+        if isClosed { return [] }
+        switch packet.type {
+        case .pong:
+            guard awaitingPong else { return [] }
+            awaitingPong = false
+            return [.cancelPingTimeout, .schedulePing]
+        case .ping:
+            if transport == .websocket, packet.payload == .text("probe") {
+                return probeReceived()
+            }
+            return []
+        case .upgrade:
+            guard transport == .websocket, case .upgrading = state else {
+                return close(.parseError)
+            }
+            state = .websocket
+            let packets = outbox
+            outbox.removeAll()
+            return packets.isEmpty ? [] : [.writeWebSocket(packets)]
+        case .message:
+            guard let payload = packet.payload else { return [.deliver(.text(""))] }
+            return [.deliver(payload)]
+        case .close:
+            return clientClosed()
+        case .noop:
+            return []
+        case .open:
+            return close(.parseError)
+        }
+    }
+
+    private mutating func probeReceived() -> [Action] {
+        switch state {
+        case .polling(let pending):
+            state = .upgrading(pendingPoll: nil)
+            var actions: [Action] = [.writeWebSocket([EnginePacket(.pong, .text("probe"))])]
+            if let pending { actions.append(.answerPoll(pending, [.noop])) }
+            return actions
+        default:
+            return []
+        }
+    }
+
+    private mutating func clientClosed() -> [Action] {
+        var actions: [Action] = []
+        switch state {
+        case .polling(.some(let id)), .upgrading(.some(let id)):
+            actions.append(.answerPoll(id, [.noop]))
+        case .websocket, .upgrading:
+            actions.append(.closeWebSocket)
+        default:
+            break
+        }
+        state = .closed(.clientClose)
+        outbox.removeAll()
+        return actions + [.cancelPingTimeout, .finish(.clientClose)]
+    }
+
+    /// A packet could not be decoded: the protocol says to close the session.
+    mutating func decodingFailed() -> [Action] {
+        close(.parseError)
+    }
+
+    // MARK: WebSocket
+
+    /// A WebSocket with this session's id asks to join (the upgrade path).
+    /// Returns false when the session cannot take one now.
+    func canAttachWebSocket() -> Bool {
+        if case .polling = state { return true }
+        return false
+    }
+
+    /// The WebSocket carrying this session (or its upgrade probe) went away.
+    mutating func webSocketClosed() -> [Action] {
+        switch state {
+        case .websocket:
+            state = .closed(.transportClose)
+            outbox.removeAll()
+            return [.cancelPingTimeout, .finish(.transportClose)]
+        case .upgrading(let pending):
+            // The probe failed; carry on with polling.
+            state = .polling(pendingPoll: pending)
+            return []
+        default:
+            return []
+        }
+    }
+
+    // MARK: Sending
+
+    /// The application sends packets.
+    mutating func send(_ packets: [EnginePacket]) -> [Action] {
+        switch state {
+        case .polling(pendingPoll: .some(let id)):
+            state = .polling(pendingPoll: nil)
+            let all = outbox + packets
+            outbox.removeAll()
+            return [.answerPoll(id, all)]
+        case .polling(pendingPoll: nil), .upgrading:
+            outbox.append(contentsOf: packets)
+            return []
+        case .websocket:
+            return [.writeWebSocket(packets)]
+        case .closed:
+            return []
+        }
+    }
+
+    // MARK: Heartbeat
+
+    mutating func pingIntervalElapsed() -> [Action] {
+        guard !isClosed else { return [] }
+        awaitingPong = true
+        return send([.ping]) + [.schedulePingTimeout]
+    }
+
+    mutating func pingTimeoutElapsed() -> [Action] {
+        guard awaitingPong else { return [] }
+        return close(.pingTimeout)
+    }
+
+    // MARK: Closing
+
+    /// Closes the session from the server side (application request, error, timeout).
+    mutating func close(_ reason: EngineCloseReason) -> [Action] {
+        var actions: [Action] = []
+        switch state {
+        case .closed:
+            return []
+        case .polling(let pending):
+            if let pending { actions.append(.answerPoll(pending, [.close])) }
+        case .upgrading(let pending):
+            if let pending { actions.append(.answerPoll(pending, [.close])) }
+            actions.append(.closeWebSocket)
+        case .websocket:
+            actions.append(contentsOf: [.writeWebSocket([.close]), .closeWebSocket])
+        }
+        state = .closed(reason)
+        outbox.removeAll()
+        return actions + [.cancelPingTimeout, .finish(reason)]
+    }
+
+    private mutating func makePollID() -> PollID {
+        nextPollID &+= 1
+        return nextPollID
+    }
+}

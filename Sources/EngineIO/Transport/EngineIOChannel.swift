@@ -1,0 +1,215 @@
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+
+/// Hummingbird's HTTP/1 child channel with the Engine.IO endpoint in front of the application.
+///
+/// WebSocket upgrades are done here rather than by HummingbirdWebSocket so that a refused
+/// handshake gets the Engine.IO answer (403 with `{"code":4,…}`) instead of a bare 400, and so an
+/// idle WebSocket costs a channel and two handlers, not a task.
+public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
+    public enum UpgradeResult: Sendable {
+        case websocket
+        case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, EngineError, HTTPFields)
+    }
+
+    public struct Value: ServerChildChannelValue {
+        let result: EventLoopFuture<UpgradeResult>
+        public let channel: any Channel
+    }
+
+    /// What the upgrade check decided, handed from `shouldUpgrade` to the pipeline setup.
+    private enum Verdict: Sendable {
+        case undecided
+        case notEngine
+        case refused(EngineError, HTTPFields)
+        case newSession(EngineRequest, [String: String])
+        case join(EngineSession)
+    }
+
+    public let responder: HTTPChannelHandler.Responder
+    let engine: EngineServer
+    let http1: HTTP1Channel.Configuration
+
+    public init(engine: EngineServer, responder: @escaping HTTPChannelHandler.Responder, http1: HTTP1Channel.Configuration = .init()) {
+        self.engine = engine
+        self.http1 = http1
+        self.responder = { request, writer, channel in
+            if engine.configuration.matches(path: request.uri.path) {
+                try await engine.respond(to: request, writer: writer, channel: channel)
+            } else {
+                try await responder(request, writer, channel)
+            }
+        }
+    }
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let verdict = NIOLockedValueBox(Verdict.undecided)
+            let engine = self.engine
+            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+                maxFrameSize: max(engine.configuration.maxPayload, 1 << 14),
+                shouldUpgrade: { channel, head in
+                    let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
+                    promise.completeWithTask {
+                        let decided = await Self.check(head, channel: channel, engine: engine)
+                        verdict.withLockedValue { $0 = decided.verdict }
+                        return decided.headers
+                    }
+                    return promise.futureResult
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        try Self.startWebSocket(channel, verdict: verdict.withLockedValue { $0 }, engine: engine)
+                        return UpgradeResult.websocket
+                    }
+                }
+            )
+            let upgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandlers(self.http1.additionalChannelHandlers())
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPConnectionStateHandler(idleTimeout: self.http1.idleTimeout.map { .nanoseconds($0.nanoseconds) }, logger: logger)
+                        )
+                        let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        if case .refused(let error, let headers) = verdict.withLockedValue({ $0 }) {
+                            return UpgradeResult.refused(asyncChannel, error, headers)
+                        }
+                        return UpgradeResult.http(asyncChannel)
+                    }
+                }
+            )
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(upgradeConfiguration: upgradeConfiguration)
+            configuration.enablePipelining = false
+            configuration.enableErrorHandling = false
+            configuration.enableResponseHeaderValidation = false
+            configuration.decoderConfiguration.maxHeaderFieldSize = http1.httpDecoder.maxHeaderFieldSize
+            configuration.decoderConfiguration.maxHeaderListSize = http1.httpDecoder.maxHeaderListSize
+            configuration.decoderConfiguration.maxHeaderFieldCount = http1.httpDecoder.maxHeaderFieldCount
+            let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(result: result, channel: channel)
+        }
+    }
+
+    public func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.result.get() {
+            case .websocket:
+                // Event-driven from here on: EngineWebSocketHandler owns the channel.
+                return
+            case .http(let asyncChannel):
+                await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+            case .refused(let asyncChannel, let error, let headers):
+                try await asyncChannel.executeThenClose { _, outbound in
+                    var fields = headers
+                    fields[.connection] = "close"
+                    fields[.contentType] = "application/json"
+                    let body = ByteBuffer(string: error.body)
+                    fields[.contentLength] = "\(body.readableBytes)"
+                    try await outbound.write(contentsOf: [
+                        .head(HTTPResponse(status: error.status, headerFields: fields)),
+                        .body(body),
+                        .end(nil),
+                    ])
+                }
+            }
+        } catch {
+            logger.debug("connection ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Upgrade
+
+    private static func check(
+        _ head: HTTPRequestHead,
+        channel: any Channel,
+        engine: EngineServer
+    ) async -> (verdict: Verdict, headers: HTTPHeaders?) {
+        var fields = HTTPFields()
+        for (name, value) in head.headers {
+            if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
+        }
+        let request = EngineRequest(method: .get, target: head.uri, headers: fields, remoteAddress: channel.remoteAddress)
+        guard engine.configuration.matches(path: request.path) else { return (.notEngine, nil) }
+        var responseHeaders = engine.corsHeaders(for: request)
+        if let extra = engine.configuration.headers?(request) { responseHeaders.append(contentsOf: extra) }
+
+        if let error = engine.validate(request) { return (.refused(error, responseHeaders), nil) }
+        guard request.transport == EngineTransport.websocket.rawValue else {
+            return (.refused(.badRequest, responseHeaders), nil)
+        }
+        let decision = await engine.allow(request)
+        guard case .allow(let attachments) = decision else {
+            if case .deny(let error) = decision { return (.refused(error, responseHeaders), nil) }
+            return (.refused(.forbidden(), responseHeaders), nil)
+        }
+        if let sid = request.sid {
+            guard let session = engine.session(id: sid) else { return (.refused(.unknownSession, responseHeaders), nil) }
+            guard session.canAttachWebSocket() else { return (.refused(.badRequest, responseHeaders), nil) }
+            return (.join(session), HTTPHeaders(responseHeaders))
+        }
+        if let initial = await engine.configuration.initialHeaders?(request, attachments) {
+            responseHeaders.append(contentsOf: initial)
+        }
+        return (.newSession(request, attachments), HTTPHeaders(responseHeaders))
+    }
+
+    private static func startWebSocket(_ channel: any Channel, verdict: Verdict, engine: EngineServer) throws {
+        let maxPayload = engine.configuration.maxPayload
+        let handler = EngineWebSocketHandler(maxPayload: maxPayload)
+        try channel.pipeline.syncOperations.addHandler(
+            NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maxPayload)
+        )
+        try channel.pipeline.syncOperations.addHandler(handler)
+        switch verdict {
+        case .newSession(let request, let attachments):
+            let session = engine.makeSession(
+                request: request,
+                attachments: attachments,
+                transport: .websocket,
+                webSocket: channel,
+                eventLoop: channel.eventLoop
+            )
+            handler.session = session
+            let (buffer, _) = EnginePacketCodec.encodeForWebSocket(engine.openPacket(for: session, transport: .websocket), allocator: channel.allocator)
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: buffer), promise: nil)
+            session.opened()
+        case .join(let session):
+            if session.attachUpgradingWebSocket(channel) {
+                handler.session = session
+            } else {
+                channel.close(promise: nil)
+            }
+        case .undecided, .notEngine, .refused:
+            channel.close(promise: nil)
+        }
+    }
+}
+
+extension HTTPHeaders {
+    init(_ fields: HTTPFields) {
+        self.init(fields.map { ($0.name.canonicalName, $0.value) })
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1 with an Engine.IO endpoint (polling and WebSocket) mounted at the engine's path.
+    public static func engineIO(_ engine: EngineServer, http1: HTTP1Channel.Configuration = .init()) -> HTTPServerBuilder {
+        .init { responder in
+            EngineIOChannel(engine: engine, responder: responder, http1: http1)
+        }
+    }
+}

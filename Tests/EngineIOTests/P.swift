@@ -1,0 +1,3 @@
+import Testing
+@testable import EngineIO
+@Test func placeholder() { #expect(true) }

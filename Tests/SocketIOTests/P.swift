@@ -1,0 +1,3 @@
+import Testing
+@testable import SocketIO
+@Test func placeholder() { #expect(true) }
