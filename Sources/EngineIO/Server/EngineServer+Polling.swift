@@ -26,6 +26,7 @@ extension EngineServer {
 
         let (status, body, contentType) = await answer(request, engineRequest, &headers, channel: channel)
         headers[.contentType] = contentType
+        headers[.contentLength] = "\(body.readableBytes)"
         var buffer = channel.allocator.buffer(capacity: body.readableBytes)
         buffer.writeImmutableBuffer(body)
         try await writer.write(

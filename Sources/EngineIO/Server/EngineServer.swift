@@ -99,8 +99,9 @@ public final class EngineServer: Sendable {
 }
 
 /// Session ids: 120 random bits in URL-safe base64, 20 characters as Node's engine.io makes them.
-enum SessionID {
-    static func make() -> String {
+/// Random identifiers for sessions and sockets.
+public enum SessionID {
+    public static func make() -> String {
         var generator = SystemRandomNumberGenerator()
         var bytes = [UInt8](repeating: 0, count: 15)
         for index in bytes.indices { bytes[index] = generator.next() }

@@ -19,8 +19,9 @@ public final class EngineSession: Sendable {
     /// What `allowRequest` attached.
     public let attachments: [String: String]
 
-    let eventLoop: any EventLoop
+    public let eventLoop: any EventLoop
     private let configuration: EngineConfiguration
+    static let coalescingWindow = TimeAmount.microseconds(500)
     private let runtime: NIOLockedValueBox<Runtime>
     private let onFinish: @Sendable (EngineSession) -> Void
 
@@ -272,12 +273,23 @@ public final class EngineSession: Sendable {
             case .resumePoll(let continuation, let outcome):
                 continuation.resume(returning: outcome)
             case .write(let channel, let packets):
-                for packet in packets {
-                    let (buffer, isBinary) = EnginePacketCodec.encodeForWebSocket(packet, allocator: channel.allocator)
-                    let frame = WebSocketFrame(fin: true, opcode: isBinary ? .binary : .text, data: buffer)
-                    channel.write(frame, promise: nil)
+                channel.eventLoop.execute {
+                    let written = channel.eventLoop.makePromise(of: Void.self)
+                    for (index, packet) in packets.enumerated() {
+                        let (buffer, isBinary) = EnginePacketCodec.encodeForWebSocket(packet, allocator: channel.allocator)
+                        let frame = WebSocketFrame(fin: true, opcode: isBinary ? .binary : .text, data: buffer)
+                        channel.write(frame, promise: index == packets.count - 1 ? written : nil)
+                    }
+                    if packets.isEmpty { written.succeed() }
+                    channel.flush()
+                    written.futureResult.whenComplete { [weak self] _ in
+                        // One batch in flight; what is sent meanwhile goes out together after a
+                        // short coalescing window, as separate TCP segments from this batch.
+                        channel.eventLoop.scheduleTask(in: EngineSession.coalescingWindow) {
+                            self?.run { $0.webSocketWriteCompleted() }
+                        }
+                    }
                 }
-                channel.flush()
             case .closeChannel(let channel):
                 channel.eventLoop.execute {
                     let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: WebSocketErrorCode.normalClosure.buffer(channel.allocator))
@@ -298,12 +310,5 @@ extension WebSocketErrorCode {
         var buffer = allocator.buffer(capacity: 2)
         buffer.write(webSocketErrorCode: self)
         return buffer
-    }
-}
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

@@ -44,6 +44,9 @@ struct EngineSessionStateMachine {
     private var outbox: [EnginePacket] = []
     private var awaitingPong = false
     private var postInFlight = false
+    /// A batch of frames is being written; more packets wait in `outbox` until it completes,
+    /// so one write is in flight at a time (as the reference server does).
+    private var webSocketBusy = false
     private var nextPollID: PollID = 0
 
     init(transport: Transport) {
@@ -143,9 +146,7 @@ struct EngineSessionStateMachine {
                 return close(.parseError)
             }
             state = .websocket
-            let packets = outbox
-            outbox.removeAll()
-            return packets.isEmpty ? [] : [.writeWebSocket(packets)]
+            return flushWebSocket()
         case .message:
             guard let payload = packet.payload else { return [.deliver(.text(""))] }
             return [.deliver(payload)]
@@ -162,6 +163,7 @@ struct EngineSessionStateMachine {
         switch state {
         case .polling(let pending):
             state = .upgrading(pendingPoll: nil)
+            webSocketBusy = true
             var actions: [Action] = [.writeWebSocket([EnginePacket(.pong, .text("probe"))])]
             if let pending { actions.append(.answerPoll(pending, [.noop])) }
             return actions
@@ -229,10 +231,26 @@ struct EngineSessionStateMachine {
             outbox.append(contentsOf: packets)
             return []
         case .websocket:
-            return [.writeWebSocket(packets)]
+            outbox.append(contentsOf: packets)
+            return flushWebSocket()
         case .closed:
             return []
         }
+    }
+
+    /// The previous batch of frames has been written.
+    mutating func webSocketWriteCompleted() -> [Action] {
+        webSocketBusy = false
+        guard case .websocket = state else { return [] }
+        return flushWebSocket()
+    }
+
+    private mutating func flushWebSocket() -> [Action] {
+        guard !webSocketBusy, !outbox.isEmpty else { return [] }
+        webSocketBusy = true
+        let packets = outbox
+        outbox.removeAll()
+        return [.writeWebSocket(packets)]
     }
 
     // MARK: Heartbeat
@@ -262,7 +280,8 @@ struct EngineSessionStateMachine {
             if let pending { actions.append(.answerPoll(pending, [.close])) }
             actions.append(.closeWebSocket)
         case .websocket:
-            actions.append(contentsOf: [.writeWebSocket([.close]), .closeWebSocket])
+            // Frames waiting behind a write in flight still go out, before the close packet.
+            actions.append(contentsOf: [.writeWebSocket(outbox + [.close]), .closeWebSocket])
         }
         state = .closed(reason)
         outbox.removeAll()

@@ -158,7 +158,8 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         }
         if let sid = request.sid {
             guard let session = engine.session(id: sid) else { return (.refused(.unknownSession, responseHeaders), nil) }
-            guard session.canAttachWebSocket() else { return (.refused(.badRequest, responseHeaders), nil) }
+            // A session that already has its WebSocket gets the 101 and an immediate close,
+            // as the reference server does, so clients see a closed socket rather than an error.
             return (.join(session), HTTPHeaders(responseHeaders))
         }
         if let initial = await engine.configuration.initialHeaders?(request, attachments) {

@@ -51,7 +51,7 @@ public enum SocketIOPacketEncoder {
 
 /// Decodes the Engine.IO messages of one connection into Socket.IO packets, reassembling
 /// binary attachments. One decoder per connection; not thread-safe.
-public struct SocketIOPacketDecoder {
+public struct SocketIOPacketDecoder: Sendable {
     /// A hostile header such as `59999999-` could otherwise make us wait for attachments forever.
     public static let maximumAttachments = 1000
 

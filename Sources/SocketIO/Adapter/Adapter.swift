@@ -1,0 +1,87 @@
+/// Which sockets a broadcast reaches.
+public struct BroadcastOptions: Sendable, Equatable {
+    /// Union of these rooms; empty means every socket of the namespace.
+    public var rooms: Set<String>
+    /// Sockets in any of these rooms are left out.
+    public var except: Set<String>
+    public var flags: BroadcastFlags
+
+    public init(rooms: Set<String> = [], except: Set<String> = [], flags: BroadcastFlags = .init()) {
+        self.rooms = rooms
+        self.except = except
+        self.flags = flags
+    }
+}
+
+public struct BroadcastFlags: Sendable, Equatable {
+    /// Only sockets of this process, even with a cluster adapter.
+    public var local: Bool
+    /// The packet may be dropped for clients that are not ready to receive it.
+    public var volatile: Bool
+    /// How long to wait for acknowledgements, for broadcasts with acks.
+    public var timeout: Duration?
+
+    public init(local: Bool = false, volatile: Bool = false, timeout: Duration? = nil) {
+        self.local = local
+        self.volatile = volatile
+        self.timeout = timeout
+    }
+}
+
+/// A socket as any member of the cluster can describe it (Node's `RemoteSocket`).
+public struct SocketDescriptor: Sendable, Equatable {
+    public var id: String
+    public var rooms: Set<String>
+    public var data: JSONValue
+    public var handshakeAuth: JSONValue
+    public var handshakeQuery: [String: String]
+    public var address: String?
+
+    public init(id: String, rooms: Set<String>, data: JSONValue, handshakeAuth: JSONValue = [:], handshakeQuery: [String: String] = [:], address: String? = nil) {
+        self.id = id
+        self.rooms = rooms
+        self.data = data
+        self.handshakeAuth = handshakeAuth
+        self.handshakeQuery = handshakeQuery
+        self.address = address
+    }
+}
+
+/// How broadcasts and room operations leave the process — the seam a cluster adapter plugs
+/// into, shaped after Node's `socket.io-adapter`. One adapter per namespace.
+///
+/// Room membership calls are synchronous and local; operations that may involve other servers
+/// are `async`.
+public protocol Adapter: Sendable {
+    /// Adds a local socket to rooms.
+    func addAll(_ socketID: String, rooms: Set<String>)
+    /// Removes a local socket from one room.
+    func delete(_ socketID: String, room: String)
+    /// Removes a local socket from every room.
+    func deleteAll(_ socketID: String)
+    /// The rooms a local socket is in.
+    func socketRooms(_ socketID: String) -> Set<String>?
+
+    /// Sends a packet to every matching socket (cluster-wide unless `flags.local`).
+    func broadcast(_ packet: SocketIOPacket, options: BroadcastOptions)
+    /// Sends a packet that asks for acks; `clientCount` reports how many sockets were reached
+    /// (it may be called more than once, once per server), `ack` receives each response.
+    func broadcastWithAck(
+        _ packet: SocketIOPacket,
+        options: BroadcastOptions,
+        clientCount: @escaping @Sendable (Int) -> Void,
+        ack: @escaping @Sendable (JSONValue) -> Void
+    )
+
+    /// Ids of the sockets in any of the rooms (all when empty).
+    func sockets(in rooms: Set<String>) async -> Set<String>
+    func fetchSockets(_ options: BroadcastOptions) async -> [SocketDescriptor]
+    func addSockets(_ options: BroadcastOptions, rooms: Set<String>) async
+    func deleteSockets(_ options: BroadcastOptions, rooms: Set<String>) async
+    func disconnectSockets(_ options: BroadcastOptions, close: Bool) async
+    /// Sends an event to the other servers of the cluster (never to clients).
+    func serverSideEmit(_ args: [JSONValue]) async
+    /// How many servers share this namespace, this one included.
+    func serverCount() async -> Int
+    func close() async
+}

@@ -1,0 +1,126 @@
+import NIOConcurrencyHelpers
+
+/// The single-process adapter: rooms in memory, broadcasts straight to local sockets.
+public final class InMemoryAdapter: Adapter {
+    private struct Rooms {
+        var members: [String: Set<String>] = [:]
+        var socketRooms: [String: Set<String>] = [:]
+    }
+
+    public let namespace: Namespace
+    private let rooms = NIOLockedValueBox(Rooms())
+
+    public init(namespace: Namespace) {
+        self.namespace = namespace
+    }
+
+    public func addAll(_ socketID: String, rooms newRooms: Set<String>) {
+        rooms.withLockedValue { state in
+            state.socketRooms[socketID, default: []].formUnion(newRooms)
+            for room in newRooms { state.members[room, default: []].insert(socketID) }
+        }
+    }
+
+    public func delete(_ socketID: String, room: String) {
+        rooms.withLockedValue { state in
+            state.socketRooms[socketID]?.remove(room)
+            Self.removeMember(socketID, from: room, in: &state)
+        }
+    }
+
+    public func deleteAll(_ socketID: String) {
+        rooms.withLockedValue { state in
+            guard let joined = state.socketRooms.removeValue(forKey: socketID) else { return }
+            for room in joined { Self.removeMember(socketID, from: room, in: &state) }
+        }
+    }
+
+    private static func removeMember(_ socketID: String, from room: String, in state: inout Rooms) {
+        guard var members = state.members[room] else { return }
+        members.remove(socketID)
+        state.members[room] = members.isEmpty ? nil : members
+    }
+
+    public func socketRooms(_ socketID: String) -> Set<String>? {
+        rooms.withLockedValue { $0.socketRooms[socketID] }
+    }
+
+    /// Local socket ids matching the options: each socket once, however many rooms it shares.
+    public func matchingSocketIDs(_ options: BroadcastOptions) -> [String] {
+        rooms.withLockedValue { state in
+            var excluded = Set<String>()
+            for room in options.except {
+                if let members = state.members[room] { excluded.formUnion(members) }
+            }
+            if options.rooms.isEmpty {
+                return state.socketRooms.keys.filter { !excluded.contains($0) }
+            }
+            var seen = Set<String>()
+            var result: [String] = []
+            for room in options.rooms {
+                guard let members = state.members[room] else { continue }
+                for id in members where !excluded.contains(id) && seen.insert(id).inserted {
+                    result.append(id)
+                }
+            }
+            return result
+        }
+    }
+
+    public func broadcast(_ packet: SocketIOPacket, options: BroadcastOptions) {
+        let encoded = SocketIOPacketEncoder.encode(packet)
+        for id in matchingSocketIDs(options) {
+            namespace.socket(id: id)?.sendEncoded(encoded)
+        }
+    }
+
+    public func broadcastWithAck(
+        _ packet: SocketIOPacket,
+        options: BroadcastOptions,
+        clientCount: @escaping @Sendable (Int) -> Void,
+        ack: @escaping @Sendable (JSONValue) -> Void
+    ) {
+        let encoded = SocketIOPacketEncoder.encode(packet)
+        let targets = matchingSocketIDs(options).compactMap { namespace.socket(id: $0) }
+        clientCount(targets.count)
+        guard let id = packet.id else { return }
+        for socket in targets {
+            socket.registerAck(id) { args in
+                ack(args.first ?? .null)
+            }
+            socket.sendEncoded(encoded)
+        }
+    }
+
+    public func sockets(in rooms: Set<String>) async -> Set<String> {
+        Set(matchingSocketIDs(BroadcastOptions(rooms: rooms)))
+    }
+
+    public func fetchSockets(_ options: BroadcastOptions) async -> [SocketDescriptor] {
+        matchingSocketIDs(options).compactMap { namespace.socket(id: $0)?.descriptor }
+    }
+
+    public func addSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
+        for id in matchingSocketIDs(options) { addAll(id, rooms: rooms) }
+    }
+
+    public func deleteSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
+        for id in matchingSocketIDs(options) {
+            for room in rooms { delete(id, room: room) }
+        }
+    }
+
+    public func disconnectSockets(_ options: BroadcastOptions, close: Bool) async {
+        for id in matchingSocketIDs(options) {
+            namespace.socket(id: id)?.disconnect(close: close)
+        }
+    }
+
+    public func serverSideEmit(_ args: [JSONValue]) async {
+        // A single process has no other servers to tell.
+    }
+
+    public func serverCount() async -> Int { 1 }
+
+    public func close() async {}
+}

@@ -1,0 +1,142 @@
+import EngineIO
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// One Engine.IO connection seen from Socket.IO: decodes packets, connects namespaces, and runs
+/// the handlers of all its sockets one at a time, in arrival order.
+final class Client: Sendable {
+    let session: EngineSession
+    let server: SocketIOServer
+
+    private struct State {
+        var decoder = SocketIOPacketDecoder()
+        var sockets: [String: Socket] = [:]
+        var connecting: Set<String> = []
+        var connectTimer: Scheduled<Void>?
+        var closed = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let mailbox = SerialMailbox()
+
+    init(session: EngineSession, server: SocketIOServer) {
+        self.session = session
+        self.server = server
+    }
+
+    func start(connectTimeout: Duration) {
+        let timer = session.eventLoop.scheduleTask(in: TimeAmount(connectTimeout)) { [weak self] in
+            guard let self else { return }
+            let idle = self.state.withLockedValue { $0.sockets.isEmpty && $0.connecting.isEmpty }
+            if idle { self.session.close(reason: .serverClose) }
+        }
+        state.withLockedValue { $0.connectTimer = timer }
+        session.setHandlers(
+            onMessage: { [self] message in self.receive(message) },
+            onClose: { [self] reason in self.engineClosed(reason) }
+        )
+    }
+
+    func enqueue(_ job: @escaping @Sendable () async -> Void) {
+        mailbox.enqueue(job)
+    }
+
+    func send(_ packet: SocketIOPacket) {
+        session.send(SocketIOPacketEncoder.encode(packet))
+    }
+
+    func forget(_ socket: Socket) {
+        state.withLockedValue { state in
+            if state.sockets[socket.namespace.name] === socket {
+                state.sockets.removeValue(forKey: socket.namespace.name)
+            }
+        }
+    }
+
+    // MARK: Inbound
+
+    private func receive(_ message: EngineMessage) {
+        let decoded: Result<SocketIOPacket?, SocketIODecodingError> = state.withLockedValue { state in
+            Result { () throws(SocketIODecodingError) in try state.decoder.decode(message) }
+        }
+        switch decoded {
+        case .failure(let error):
+            server.logger.debug("closing connection on bad packet", metadata: ["sid": "\(session.id)", "error": "\(error)"])
+            session.close(reason: .parseError)
+        case .success(nil):
+            break
+        case .success(.some(let packet)):
+            route(packet)
+        }
+    }
+
+    private func route(_ packet: SocketIOPacket) {
+        switch packet.type {
+        case .ack, .binaryAck:
+            // Acks bypass the queue: a handler may be waiting for exactly this one.
+            socket(for: packet.namespace)?.receiveAck(packet)
+        case .connect:
+            state.withLockedValue { _ = $0.connecting.insert(packet.namespace) }
+            enqueue { await self.connect(packet.namespace, auth: packet.data ?? .object([])) }
+        case .disconnect:
+            enqueue { await self.socket(for: packet.namespace)?.closed(.clientNamespaceDisconnect) }
+        case .event, .binaryEvent:
+            enqueue { await self.socket(for: packet.namespace)?.dispatch(packet) }
+        case .connectError:
+            // Only servers send CONNECT_ERROR.
+            session.close(reason: .parseError)
+        }
+    }
+
+    private func socket(for namespace: String) -> Socket? {
+        state.withLockedValue { $0.sockets[namespace] }
+    }
+
+    private func connect(_ name: String, auth: JSONValue) async {
+        defer { state.withLockedValue { _ = $0.connecting.remove(name) } }
+        guard let namespace = server.namespace(named: name) else {
+            send(SocketIOPacket(type: .connectError, namespace: name, data: ["message": "Invalid namespace"]))
+            return
+        }
+        if let existing = socket(for: name) {
+            send(SocketIOPacket(type: .connect, namespace: name, data: ["sid": .string(existing.id)]))
+            return
+        }
+        let socket = Socket(namespace: namespace, client: self, auth: auth)
+        do {
+            try await namespace.runMiddleware(socket)
+        } catch let refusal as ConnectionRefusal {
+            send(SocketIOPacket(type: .connectError, namespace: name, data: refusal.payload))
+            return
+        } catch {
+            send(SocketIOPacket(type: .connectError, namespace: name, data: ["message": .string("\(error)")]))
+            return
+        }
+        let accepted = state.withLockedValue { state in
+            guard !state.closed else { return false }
+            state.connectTimer?.cancel()
+            state.connectTimer = nil
+            state.sockets[name] = socket
+            return true
+        }
+        guard accepted else { return }
+        socket.connected()
+        namespace.add(socket)
+        send(SocketIOPacket(type: .connect, namespace: name, data: ["sid": .string(socket.id)]))
+        await namespace.runConnectionHandlers(socket)
+    }
+
+    private func engineClosed(_ reason: EngineCloseReason) {
+        let sockets = state.withLockedValue { state in
+            state.closed = true
+            state.connectTimer?.cancel()
+            state.connectTimer = nil
+            return Array(state.sockets.values)
+        }
+        let disconnectReason = DisconnectReason(reason)
+        enqueue {
+            for socket in sockets { await socket.closed(disconnectReason) }
+        }
+    }
+}

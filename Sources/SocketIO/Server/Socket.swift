@@ -1,0 +1,234 @@
+import EngineIO
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// An event a client emitted, with its acknowledgement when the client asked for one.
+public struct SocketEvent: Sendable {
+    public let name: String
+    public let args: [JSONValue]
+    public let ack: Acknowledgement?
+    public let socket: Socket
+}
+
+/// Answers one client event, at most once.
+public struct Acknowledgement: Sendable {
+    private let sent = NIOLockedValueBox(false)
+    private let send: @Sendable ([JSONValue]) -> Void
+
+    init(send: @escaping @Sendable ([JSONValue]) -> Void) {
+        self.send = send
+    }
+
+    public func callAsFunction(_ args: JSONValue...) {
+        callAsFunction(args: args)
+    }
+
+    public func callAsFunction(args: [JSONValue]) {
+        let first = sent.withLockedValue { sent in
+            defer { sent = true }
+            return !sent
+        }
+        if first { send(args) }
+    }
+}
+
+/// One client's connection to one namespace.
+public final class Socket: Sendable {
+    public typealias EventHandler = @Sendable (SocketEvent) async -> Void
+    public typealias DisconnectHandler = @Sendable (DisconnectReason) async -> Void
+
+    /// The socket id: random, distinct from the Engine.IO session id. Never an identity.
+    public let id: String
+    public let namespace: Namespace
+    public let handshake: Handshake
+    let client: Client
+
+    private struct State {
+        var handlers: [String: [EventHandler]] = [:]
+        var anyHandlers: [EventHandler] = []
+        var disconnectHandlers: [DisconnectHandler] = []
+        var acks: [Int: @Sendable ([JSONValue]) -> Void] = [:]
+        var connected = false
+        var data: JSONValue = .object([])
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    init(namespace: Namespace, client: Client, auth: JSONValue) {
+        self.id = SessionID.make()
+        self.namespace = namespace
+        self.client = client
+        self.handshake = Handshake(
+            request: client.session.request,
+            auth: auth,
+            attachments: client.session.attachments,
+            time: Date()
+        )
+    }
+
+    // MARK: Handlers
+
+    /// Handles a client event. Handlers of one connection run one at a time, in arrival order.
+    public func on(_ event: String, _ handler: @escaping EventHandler) {
+        state.withLockedValue { $0.handlers[event, default: []].append(handler) }
+    }
+
+    /// Handles every client event, before the event's own handlers.
+    public func onAny(_ handler: @escaping EventHandler) {
+        state.withLockedValue { $0.anyHandlers.append(handler) }
+    }
+
+    public func onDisconnect(_ handler: @escaping DisconnectHandler) {
+        state.withLockedValue { $0.disconnectHandlers.append(handler) }
+    }
+
+    // MARK: State
+
+    public var isConnected: Bool { state.withLockedValue { $0.connected } }
+
+    /// Application data kept with the socket (shared with the cluster by `fetchSockets`).
+    public var data: JSONValue {
+        get { state.withLockedValue { $0.data } }
+        set { state.withLockedValue { $0.data = newValue } }
+    }
+
+    public var rooms: Set<String> { namespace.adapter.socketRooms(id) ?? [] }
+
+    public func join(_ rooms: String...) { join(Set(rooms)) }
+
+    public func join(_ rooms: Set<String>) {
+        guard isConnected else { return }
+        namespace.adapter.addAll(id, rooms: rooms)
+    }
+
+    public func leave(_ room: String) {
+        namespace.adapter.delete(id, room: room)
+    }
+
+    var descriptor: SocketDescriptor {
+        SocketDescriptor(
+            id: id,
+            rooms: rooms,
+            data: data,
+            handshakeAuth: handshake.auth,
+            handshakeQuery: handshake.query,
+            address: handshake.address
+        )
+    }
+
+    // MARK: Emitting
+
+    public func emit(_ event: String, _ args: JSONValue...) {
+        emit(event, args: args)
+    }
+
+    public func emit(_ event: String, args: [JSONValue]) {
+        guard isConnected else { return }
+        client.send(SocketIOPacket.event(event, args, namespace: namespace.name))
+    }
+
+    /// Emits and waits for the client's acknowledgement.
+    public func emitWithAck(_ event: String, _ args: JSONValue..., timeout: Duration = .seconds(10)) async throws(SocketIOError) -> [JSONValue] {
+        try await emitWithAck(event, args: args, timeout: timeout)
+    }
+
+    public func emitWithAck(_ event: String, args: [JSONValue], timeout: Duration = .seconds(10)) async throws(SocketIOError) -> [JSONValue] {
+        guard isConnected else { throw .disconnected }
+        let id = AckID.next()
+        let result: Result<[JSONValue], SocketIOError> = await withCheckedContinuation { continuation in
+            let once = NIOLockedValueBox(false)
+            let finish: @Sendable (Result<[JSONValue], SocketIOError>) -> Void = { result in
+                let first = once.withLockedValue { done in
+                    defer { done = true }
+                    return !done
+                }
+                if first { continuation.resume(returning: result) }
+            }
+            let timer = client.session.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [weak self] in
+                self?.state.withLockedValue { _ = $0.acks.removeValue(forKey: id) }
+                finish(.failure(.ackTimeout))
+            }
+            registerAck(id) { args in
+                timer.cancel()
+                finish(.success(args))
+            }
+            client.send(SocketIOPacket.event(event, args, namespace: namespace.name, id: id))
+        }
+        return try result.get()
+    }
+
+    /// Emits to the given rooms, leaving this socket out.
+    public func to(_ rooms: String...) -> BroadcastOperator {
+        BroadcastOperator(namespace: namespace).to(rooms).except([id])
+    }
+
+    /// Emits to every other socket of the namespace.
+    public var broadcast: BroadcastOperator {
+        BroadcastOperator(namespace: namespace).except([id])
+    }
+
+    /// Leaves the namespace; with `close`, closes the whole connection.
+    public func disconnect(close: Bool = false) {
+        if close {
+            client.session.close(reason: .serverClose)
+            return
+        }
+        guard isConnected else { return }
+        client.send(SocketIOPacket(type: .disconnect, namespace: namespace.name))
+        client.enqueue { await self.closed(.serverNamespaceDisconnect) }
+    }
+
+    // MARK: From the client
+
+    func registerAck(_ id: Int, _ callback: @escaping @Sendable ([JSONValue]) -> Void) {
+        state.withLockedValue { $0.acks[id] = callback }
+    }
+
+    func sendEncoded(_ messages: [EngineMessage]) {
+        guard isConnected else { return }
+        client.session.send(messages)
+    }
+
+    func connected() {
+        state.withLockedValue { $0.connected = true }
+    }
+
+    func receiveAck(_ packet: SocketIOPacket) {
+        guard let id = packet.id else { return }
+        let callback = state.withLockedValue { $0.acks.removeValue(forKey: id) }
+        callback?(packet.data?.arrayValue ?? [])
+    }
+
+    func dispatch(_ packet: SocketIOPacket) async {
+        guard isConnected, var args = packet.data?.arrayValue, !args.isEmpty else { return }
+        let nameValue = args.removeFirst()
+        let name = nameValue.stringValue ?? nameValue.numberValue.map { JSONValue.format($0) } ?? ""
+        var ack: Acknowledgement?
+        if let id = packet.id {
+            let namespaceName = namespace.name
+            let client = self.client
+            ack = Acknowledgement { args in
+                client.send(SocketIOPacket.ack(args, namespace: namespaceName, id: id))
+            }
+        }
+        let event = SocketEvent(name: name, args: args, ack: ack, socket: self)
+        let (anyHandlers, handlers) = state.withLockedValue { ($0.anyHandlers, $0.handlers[name] ?? []) }
+        for handler in anyHandlers { await handler(event) }
+        for handler in handlers { await handler(event) }
+    }
+
+    /// Leaves the namespace for good and runs the disconnect handlers once.
+    func closed(_ reason: DisconnectReason) async {
+        let handlers: [DisconnectHandler]? = state.withLockedValue { state in
+            guard state.connected else { return nil }
+            state.connected = false
+            state.acks.removeAll()
+            return state.disconnectHandlers
+        }
+        guard let handlers else { return }
+        namespace.remove(self)
+        client.forget(self)
+        for handler in handlers { await handler(reason) }
+    }
+}

@@ -1,0 +1,78 @@
+import EngineIO
+import Logging
+import NIOConcurrencyHelpers
+
+/// Settings of a Socket.IO server.
+public struct SocketIOConfiguration: Sendable {
+    /// Transport settings; the path defaults to `/socket.io/`.
+    public var engine: EngineConfiguration
+    /// A connection that joins no namespace within this time is closed.
+    public var connectTimeout: Duration
+    /// Makes the adapter of each namespace; the in-process adapter by default.
+    public var adapterFactory: @Sendable (Namespace) -> any Adapter
+
+    public init(
+        engine: EngineConfiguration = EngineConfiguration(path: "/socket.io/"),
+        connectTimeout: Duration = .seconds(45),
+        adapterFactory: @escaping @Sendable (Namespace) -> any Adapter = { InMemoryAdapter(namespace: $0) }
+    ) {
+        self.engine = engine
+        self.connectTimeout = connectTimeout
+        self.adapterFactory = adapterFactory
+    }
+}
+
+/// A Socket.IO v5 server on top of an ``EngineServer``.
+///
+/// ```swift
+/// let io = SocketIOServer(configuration: .init())
+/// io.of("/").onConnection { socket in
+///     socket.on("ping") { event in event.ack?("pong") }
+/// }
+/// let app = Application(router: router, server: .engineIO(io.engine))
+/// ```
+public final class SocketIOServer: Sendable {
+    public let engine: EngineServer
+    public let configuration: SocketIOConfiguration
+    let logger: Logger
+    private let namespaces = NIOLockedValueBox<[String: Namespace]>([:])
+
+    public init(configuration: SocketIOConfiguration = .init(), logger: Logger = Logger(label: "socket.io")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.engine = EngineServer(configuration: configuration.engine, logger: logger)
+        engine.onConnection { [weak self] session in
+            guard let self else { return }
+            Client(session: session, server: self).start(connectTimeout: self.configuration.connectTimeout)
+        }
+        _ = of("/")
+    }
+
+    /// The namespace with this name, created on first use.
+    public func of(_ name: String) -> Namespace {
+        let name = name.hasPrefix("/") ? name : "/" + name
+        if let existing = namespaces.withLockedValue({ $0[name] }) { return existing }
+        let created = Namespace(name: name, server: self, adapterFactory: configuration.adapterFactory)
+        return namespaces.withLockedValue { namespaces in
+            if let existing = namespaces[name] { return existing }
+            namespaces[name] = created
+            return created
+        }
+    }
+
+    /// The main namespace, `/`.
+    public var sockets: Namespace { of("/") }
+
+    public var allNamespaces: [Namespace] { namespaces.withLockedValue { Array($0.values) } }
+
+    func namespace(named name: String) -> Namespace? {
+        namespaces.withLockedValue { $0[name] }
+    }
+
+    /// Closes every connection with a `close` packet so clients reconnect elsewhere, and
+    /// refuses new ones; then closes the adapters.
+    public func shutdown() async {
+        engine.shutdown()
+        for namespace in allNamespaces { await namespace.adapter.close() }
+    }
+}

@@ -1,0 +1,121 @@
+import ArgumentParser
+import EngineIO
+import Hummingbird
+import Logging
+import NIOCore
+import SocketIO
+
+/// A small application on the protocol library: rooms, broadcasts, acks both ways, binary,
+/// middleware and server-side disconnects. The outside-in test suite drives it.
+@main
+struct DemoServer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "socketio-demo-server")
+
+    @Option(help: "Port to listen on.") var port = 3000
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(name: .customLong("ping-interval"), help: "Milliseconds.") var pingInterval = 25_000
+    @Option(name: .customLong("ping-timeout"), help: "Milliseconds.") var pingTimeout = 20_000
+    @Option(name: .customLong("max-payload"), help: "Bytes.") var maxPayload = 1_000_000
+
+    func run() async throws {
+        var logger = Logger(label: "demo")
+        logger.logLevel = .info
+        let io = SocketIOServer(
+            configuration: SocketIOConfiguration(
+                engine: EngineConfiguration(
+                    path: "/socket.io/",
+                    pingInterval: .milliseconds(pingInterval),
+                    pingTimeout: .milliseconds(pingTimeout),
+                    maxPayload: maxPayload,
+                    cors: .anyOrigin
+                )
+            ),
+            logger: logger
+        )
+        Self.mountMain(io.of("/"))
+        io.of("/custom").onConnection { socket in
+            socket.emit("welcome", ["nsp": "/custom"])
+            socket.on("echo") { event in event.ack?(args: event.args) }
+        }
+        let admin = io.of("/admin")
+        admin.use { socket in
+            guard socket.handshake.auth["token"] == "secret" else {
+                throw ConnectionRefusal("not authorized", data: ["code": "BAD_TOKEN"])
+            }
+        }
+        admin.onConnection { socket in socket.emit("welcome", ["nsp": "/admin"]) }
+
+        var app = Application(
+            router: Router(),
+            server: .engineIO(io.engine),
+            configuration: .init(address: .hostname(host, port: port)),
+            logger: logger
+        )
+        app.addServices(io)
+        try await app.runService()
+    }
+
+    static func sortedRooms(_ socket: Socket) -> JSONValue {
+        .array(socket.rooms.sorted().map { .string($0) })
+    }
+
+    static func mountMain(_ namespace: Namespace) {
+        namespace.onConnection { socket in
+            if let room = socket.handshake.query["room"] { socket.join(room) }
+            socket.emit("welcome", ["sid": .string(socket.id), "auth": socket.handshake.auth])
+
+            socket.on("echo") { event in
+                if let ack = event.ack { ack(args: event.args) } else { socket.emit("echo", args: event.args) }
+            }
+            socket.on("join") { event in
+                if let room = event.args.first?.stringValue { socket.join(room) }
+                event.ack?(sortedRooms(socket))
+            }
+            socket.on("leave") { event in
+                if let room = event.args.first?.stringValue { socket.leave(room) }
+                event.ack?(sortedRooms(socket))
+            }
+            socket.on("rooms") { event in event.ack?(sortedRooms(socket)) }
+            socket.on("broadcast") { event in
+                guard let request = event.args.first, let room = request["room"]?.stringValue,
+                    let name = request["event"]?.stringValue
+                else { return event.ack?("bad request") ?? () }
+                var target = namespace.to(room)
+                if let except = request["except"]?.stringValue { target = target.except(except) }
+                target.emit(name, request["data"] ?? .null)
+                event.ack?("ok")
+            }
+            socket.on("broadcast-others") { event in
+                guard let request = event.args.first, let room = request["room"]?.stringValue,
+                    let name = request["event"]?.stringValue
+                else { return event.ack?("bad request") ?? () }
+                socket.to(room).emit(name, request["data"] ?? .null)
+                event.ack?("ok")
+            }
+            socket.on("broadcast-ack") { event in
+                guard let request = event.args.first, let room = request["room"]?.stringValue,
+                    let name = request["event"]?.stringValue
+                else { return event.ack?("bad request") ?? () }
+                let acks = await namespace.to(room).timeout(.seconds(2)).emitWithAck(name, request["data"] ?? .null)
+                event.ack?(["responses": .array(acks.responses), "error": acks.complete ? .null : "timeout"])
+            }
+            socket.on("binary") { event in
+                event.ack?(.binary(ByteBuffer(bytes: [1, 2, 3, 4])))
+            }
+            socket.on("binary-echo") { event in
+                guard case .binary(let bytes)? = event.args.first else { return event.ack?(["error": "expected bytes"]) ?? () }
+                event.ack?(["size": .number(Double(bytes.readableBytes)), "data": .binary(bytes)])
+            }
+            socket.on("ask") { event in
+                do {
+                    let reply = try await socket.emitWithAck("question", args: [event.args.first ?? .null], timeout: .seconds(2))
+                    event.ack?(["answer": reply.first ?? .null])
+                } catch {
+                    event.ack?(["error": "timeout"])
+                }
+            }
+            socket.on("disconnect-me") { _ in socket.disconnect() }
+            socket.on("close-me") { _ in socket.disconnect(close: true) }
+        }
+    }
+}
