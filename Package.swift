@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "SocketIO", targets: ["SocketIO"]),
         .executable(name: "socketio-compliance-server", targets: ["socketio-compliance-server"]),
         .executable(name: "socketio-demo-server", targets: ["socketio-demo-server"]),
+        .executable(name: "socketio-bench-server", targets: ["socketio-bench-server"]),
+        .executable(name: "auction-bench", targets: ["auction-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -64,6 +66,28 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "socketio-bench-server",
+            dependencies: [
+                "SocketIO",
+                "EngineIO",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "auction-bench",
+            dependencies: [
+                "SocketIO",
+                "EngineIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "EngineIOTests", dependencies: ["EngineIO"]),

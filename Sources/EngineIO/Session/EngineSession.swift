@@ -86,10 +86,11 @@ public final class EngineSession: Sendable {
         if let closedReason { onClose(closedReason) }
     }
 
-    /// Sends messages to the client, in order.
-    public func send(_ messages: [EngineMessage]) {
+    /// Sends messages to the client, in order. Volatile messages are dropped when the transport
+    /// cannot take them right now (no held poll, or a write still in flight).
+    public func send(_ messages: [EngineMessage], volatile: Bool = false) {
         let packets = messages.map { EnginePacket(.message, $0) }
-        run { $0.send(packets) }
+        run { $0.send(packets, volatile: volatile) }
     }
 
     public func send(_ message: EngineMessage) {

@@ -219,8 +219,18 @@ struct EngineSessionStateMachine {
 
     // MARK: Sending
 
-    /// The application sends packets.
-    mutating func send(_ packets: [EnginePacket]) -> [Action] {
+    /// True when a packet sent now would leave at once (a held poll, or an idle WebSocket).
+    var isWritable: Bool {
+        switch state {
+        case .polling(pendingPoll: .some): return true
+        case .websocket: return !webSocketBusy
+        default: return false
+        }
+    }
+
+    /// The application sends packets. Volatile packets are dropped unless they can leave at once.
+    mutating func send(_ packets: [EnginePacket], volatile: Bool = false) -> [Action] {
+        if volatile && !isWritable { return [] }
         switch state {
         case .polling(pendingPoll: .some(let id)):
             state = .polling(pendingPoll: nil)

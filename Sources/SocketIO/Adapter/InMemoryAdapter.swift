@@ -70,7 +70,7 @@ public final class InMemoryAdapter: Adapter {
     public func broadcast(_ packet: SocketIOPacket, options: BroadcastOptions) {
         let encoded = SocketIOPacketEncoder.encode(packet)
         for id in matchingSocketIDs(options) {
-            namespace.socket(id: id)?.sendEncoded(encoded)
+            namespace.socket(id: id)?.sendEncoded(encoded, volatile: options.flags.volatile)
         }
     }
 

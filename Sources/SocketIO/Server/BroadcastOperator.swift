@@ -73,18 +73,26 @@ public struct BroadcastOperator: Sendable {
         let packet = SocketIOPacket.event(event, args, namespace: namespace.name, id: id)
         let collector = AckCollector()
         let timeout = options.flags.timeout ?? .seconds(10)
+        let adapter = namespace.adapter
+        let options = self.options
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            collector.finish(complete: false)
+        }
+        defer { timer.cancel() }
         return await withCheckedContinuation { continuation in
             collector.start(continuation)
-            namespace.adapter.broadcastWithAck(
+            adapter.broadcastWithAck(
                 packet,
                 options: options,
-                clientCount: { collector.expect($0) },
+                clientCount: { collector.serverReported(clients: $0) },
                 ack: { collector.receive($0) }
             )
-            collector.armed()
+            // Each server reports its client count once; complete when all have, and all acked.
+            let isLocal = options.flags.local
             Task {
-                try? await Task.sleep(for: timeout)
-                collector.finish(complete: false)
+                let servers = isLocal ? 1 : await adapter.serverCount()
+                collector.expectServers(servers)
             }
         }
     }
@@ -106,13 +114,15 @@ public struct BroadcastOperator: Sendable {
     }
 }
 
-/// Gathers the acks of one broadcast; finishes when all expected arrived or on timeout.
+/// Gathers the acks of one broadcast; finishes when every server reported its client count and
+/// every reached client answered, or on timeout.
 private final class AckCollector: Sendable {
     private struct State {
         var continuation: CheckedContinuation<BroadcastAcks, Never>?
-        var expected = 0
+        var expectedServers: Int?
+        var reportedServers = 0
+        var expectedClients = 0
         var responses: [JSONValue] = []
-        var armed = false
     }
 
     private let state = NIOLockedValueBox(State())
@@ -121,8 +131,16 @@ private final class AckCollector: Sendable {
         state.withLockedValue { $0.continuation = continuation }
     }
 
-    func expect(_ count: Int) {
-        state.withLockedValue { $0.expected += count }
+    func serverReported(clients: Int) {
+        state.withLockedValue {
+            $0.reportedServers += 1
+            $0.expectedClients += clients
+        }
+        check()
+    }
+
+    func expectServers(_ count: Int) {
+        state.withLockedValue { $0.expectedServers = count }
         check()
     }
 
@@ -131,14 +149,11 @@ private final class AckCollector: Sendable {
         check()
     }
 
-    /// Every server has reported its count (for the local adapter, right after the send).
-    func armed() {
-        state.withLockedValue { $0.armed = true }
-        check()
-    }
-
     private func check() {
-        let done = state.withLockedValue { $0.armed && $0.responses.count >= $0.expected }
+        let done = state.withLockedValue { state in
+            guard let expected = state.expectedServers else { return false }
+            return state.reportedServers >= expected && state.responses.count >= state.expectedClients
+        }
         if done { finish(complete: true) }
     }
 

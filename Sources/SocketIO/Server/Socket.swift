@@ -185,9 +185,9 @@ public final class Socket: Sendable {
         state.withLockedValue { $0.acks[id] = callback }
     }
 
-    func sendEncoded(_ messages: [EngineMessage]) {
+    func sendEncoded(_ messages: [EngineMessage], volatile: Bool = false) {
         guard isConnected else { return }
-        client.session.send(messages)
+        client.session.send(messages, volatile: volatile)
     }
 
     func connected() {

@@ -1,0 +1,83 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// Opens one benchmark client: TCP connect, HTTP/1.1 upgrade to WebSocket, Engine.IO open,
+/// Socket.IO CONNECT. The returned future succeeds with the channel once the server has
+/// acknowledged CONNECT; by then `SocketIOClientHandler` and the scenario's handlers are installed.
+struct ClientConnector: Sendable {
+    var handshakeTimeout: TimeAmount = .seconds(15)
+    var census: ConnectionCensus
+    /// Adds the scenario's handlers after `SocketIOClientHandler`; runs on the channel's event loop.
+    var scenarioHandlers: @Sendable (Channel) throws -> Void
+
+    /// Largest WebSocket message accepted; bids are tiny, this only guards against a runaway server.
+    private static let maximumMessageSize = 1 << 20
+
+    func connect(to address: ServerAddress, room: String?, on eventLoop: EventLoop) -> EventLoopFuture<Channel> {
+        let connected = eventLoop.makePromise(of: Void.self)
+        let census = self.census
+        let scenarioHandlers = self.scenarioHandlers
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: address.hostHeader)
+        headers.add(name: "Content-Length", value: "0")
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: address.webSocketTarget(room: room), headers: headers)
+
+        let timeout = eventLoop.scheduleTask(in: handshakeTimeout) {
+            connected.fail(ClientHandshakeError.timedOut)
+        }
+        connected.futureResult.whenComplete { _ in timeout.cancel() }
+
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .connectTimeout(handshakeTimeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let upgrader = NIOTypedWebSocketClientUpgrader<Void>(
+                        maxFrameSize: Self.maximumMessageSize,
+                        upgradePipelineHandler: { channel, _ in
+                            channel.eventLoop.makeCompletedFuture {
+                                let handlers: [ChannelHandler] = [
+                                    NIOWebSocketFrameAggregator(
+                                        minNonFinalFragmentSize: 0,
+                                        maxAccumulatedFrameCount: 1024,
+                                        maxAccumulatedFrameSize: Self.maximumMessageSize
+                                    ),
+                                    SocketIOClientHandler(connected: connected, census: census),
+                                ]
+                                try channel.pipeline.syncOperations.addHandlers(handlers)
+                                try scenarioHandlers(channel)
+                            }
+                        }
+                    )
+                    let upgrade = NIOTypedHTTPClientUpgradeConfiguration<Void>(
+                        upgradeRequestHead: head,
+                        upgraders: [upgrader],
+                        notUpgradingCompletionHandler: { channel in
+                            channel.close(promise: nil)
+                            return channel.eventLoop.makeFailedFuture(ClientHandshakeError.upgradeRefused)
+                        }
+                    )
+                    var configuration = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: upgrade)
+                    // The server may send the Engine.IO open packet in the same segment as its 101 response.
+                    configuration.leftOverBytesStrategy = .forwardBytes
+                    let upgraded = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
+                        configuration: configuration
+                    )
+                    upgraded.whenFailure { connected.fail($0) }
+                }
+            }
+
+        return bootstrap.connect(host: address.host, port: address.port).flatMap { channel in
+            connected.futureResult.flatMapError { error in
+                // Closing frees the descriptor of a client that will never be used.
+                channel.close(promise: nil)
+                return channel.eventLoop.makeFailedFuture(error)
+            }.map { channel }
+        }.flatMapError { error in
+            connected.fail(error)
+            return eventLoop.makeFailedFuture(error)
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import EngineIO
+import Hummingbird
+import Logging
+import SocketIO
+
+/// The minimal benchmark application, the same one every peer server is given: join the room
+/// named by the handshake query `room`; on `bid` (an object) ack `{ok: true}` and broadcast
+/// `bid` with the same payload to that room, sender included.
+@main
+struct BenchServer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "socketio-bench-server")
+
+    @Option(help: "Port to listen on.") var port = 3000
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(help: "Redis URL; instances then share rooms through the Redis adapter.") var redis: String?
+
+    func run() async throws {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        if redis != nil {
+            throw ValidationError("--redis needs the Redis adapter, which this build does not have yet")
+        }
+        let io = SocketIOServer(configuration: SocketIOConfiguration(engine: EngineConfiguration(path: "/socket.io/", cors: .anyOrigin)), logger: logger)
+        let main = io.of("/")
+        main.onConnection { socket in
+            let room = socket.handshake.query["room"]
+            if let room { socket.join(room) }
+            socket.on("bid") { event in
+                guard let payload = event.args.first, payload.isObject else {
+                    event.ack?(["ok": false])
+                    return
+                }
+                event.ack?(["ok": true])
+                if let room { main.to(room).emit("bid", payload) }
+            }
+        }
+        var app = Application(
+            router: Router(),
+            server: .engineIO(io.engine),
+            configuration: .init(address: .hostname(host, port: port), backlog: 4096),
+            logger: logger
+        )
+        app.addServices(io)
+        try await app.runService()
+    }
+}
