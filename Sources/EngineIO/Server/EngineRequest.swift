@@ -28,6 +28,11 @@ public struct EngineRequest: Sendable {
 
     /// The value of a cookie sent with the request, if any.
     public func cookie(_ name: String) -> String? {
+        Self.cookie(name, in: headers)
+    }
+
+    /// The value of a cookie in `Cookie` headers, if any.
+    public static func cookie(_ name: String, in headers: HTTPFields) -> String? {
         for field in headers[values: .cookie] {
             for pair in field.split(separator: ";") {
                 let trimmed = pair.drop(while: { $0 == " " })
@@ -40,16 +45,19 @@ public struct EngineRequest: Sendable {
         return nil
     }
 
-    /// The `Origin` header, when the client sent one.
-    public var origin: String? { headers[.origin] }
-
-    /// The value of `Authorization: Bearer <token>`, if present.
-    public var bearerToken: String? {
+    /// The token of `Authorization: Bearer <token>` in these headers, if any.
+    public static func bearerToken(in headers: HTTPFields) -> String? {
         guard let value = headers[.authorization] else { return nil }
         let prefix = "bearer "
         guard value.count > prefix.count, value.lowercased().hasPrefix(prefix) else { return nil }
         return String(value.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
     }
+
+    /// The `Origin` header, when the client sent one.
+    public var origin: String? { headers[.origin] }
+
+    /// The value of `Authorization: Bearer <token>`, if present.
+    public var bearerToken: String? { Self.bearerToken(in: headers) }
 
     var transport: String? { query["transport"] }
     var sid: String? { query["sid"] }

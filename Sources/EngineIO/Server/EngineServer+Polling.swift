@@ -80,18 +80,20 @@ extension EngineServer {
                 return failure(error)
             }
         case .post:
-            let body = request.body
+            // The POST counts as active from its first byte, so a second one overlapping it is
+            // refused even while this body is still arriving.
+            if let error = session.beginPost() { return failure(error) }
             let bytes: ByteBuffer?
             do {
-                bytes = try await body.collect(upTo: configuration.maxPayload)
+                bytes = try await request.body.collect(upTo: configuration.maxPayload)
             } catch {
                 bytes = nil
             }
             if bytes == nil {
-                _ = session.receivePost(nil)
+                _ = session.finishPost(nil)
                 return (.contentTooLarge, ByteBuffer(string: EngineError.badRequest.body), "application/json")
             }
-            if let error = session.receivePost(bytes) { return failure(error) }
+            if let error = session.finishPost(bytes) { return failure(error) }
             return (.ok, ByteBuffer(string: "ok"), "text/html")
         default:
             return failure(.badRequest)

@@ -34,8 +34,10 @@ public final class EngineSession: Sendable {
         var machine: EngineSessionStateMachine
         var pollWaiters: [EngineSessionStateMachine.PollID: CheckedContinuation<PollOutcome, Never>] = [:]
         var webSocket: (any Channel)?
-        var pingTask: Scheduled<Void>?
-        var pingTimeoutTask: Scheduled<Void>?
+        /// Timers are never cancelled (NIO's cancel scans every timer of the loop, which is
+        /// quadratic with thousands of sessions); a fired timer whose generation is stale does nothing.
+        var pingGeneration: UInt64 = 0
+        var pingTimeoutGeneration: UInt64 = 0
         var onMessage: MessageHandler?
         var onClose: CloseHandler?
         /// Messages that arrived before the application installed its handler.
@@ -146,15 +148,21 @@ public final class EngineSession: Sendable {
         }
     }
 
-    /// A POST with this sid: returns an error to answer with, or nil for `ok`.
-    func receivePost(_ body: ByteBuffer?) -> EngineError? {
+    /// A POST with this sid begins: an error to answer with at once (a second concurrent POST),
+    /// or nil to go on reading the body.
+    func beginPost() -> EngineError? {
         var rejection: EngineError?
         run { machine in
             let actions = machine.postStarted()
             for case .rejectRequest(let error) in actions { rejection = error }
             return actions
         }
-        if let rejection { return rejection }
+        return rejection
+    }
+
+    /// The body of the POST begun with ``beginPost()``; nil when it was too large or unreadable.
+    /// Returns an error to answer with, or nil for `ok`.
+    func finishPost(_ body: ByteBuffer?) -> EngineError? {
         defer { runtime.withLockedValue { $0.machine.postFinished() } }
         guard let body else {
             run { $0.close(.transportError) }
@@ -239,26 +247,31 @@ public final class EngineSession: Sendable {
             }
             return [.deliver(handler, message)]
         case .schedulePing:
-            runtime.pingTask?.cancel()
-            runtime.pingTask = eventLoop.scheduleTask(in: TimeAmount(configuration.pingInterval)) { [weak self] in
-                self?.run { $0.pingIntervalElapsed() }
+            runtime.pingGeneration &+= 1
+            let generation = runtime.pingGeneration
+            eventLoop.scheduleTask(in: TimeAmount(configuration.pingInterval)) { [weak self] in
+                self?.run { machine, runtime in
+                    guard runtime.pingGeneration == generation else { return [] }
+                    return machine.pingIntervalElapsed()
+                }
             }
             return []
         case .schedulePingTimeout:
-            runtime.pingTimeoutTask?.cancel()
-            runtime.pingTimeoutTask = eventLoop.scheduleTask(in: TimeAmount(configuration.pingTimeout)) { [weak self] in
-                self?.run { $0.pingTimeoutElapsed() }
+            runtime.pingTimeoutGeneration &+= 1
+            let generation = runtime.pingTimeoutGeneration
+            eventLoop.scheduleTask(in: TimeAmount(configuration.pingTimeout)) { [weak self] in
+                self?.run { machine, runtime in
+                    guard runtime.pingTimeoutGeneration == generation else { return [] }
+                    return machine.pingTimeoutElapsed()
+                }
             }
             return []
         case .cancelPingTimeout:
-            runtime.pingTimeoutTask?.cancel()
-            runtime.pingTimeoutTask = nil
+            runtime.pingTimeoutGeneration &+= 1
             return []
         case .finish(let reason):
-            runtime.pingTask?.cancel()
-            runtime.pingTimeoutTask?.cancel()
-            runtime.pingTask = nil
-            runtime.pingTimeoutTask = nil
+            runtime.pingGeneration &+= 1
+            runtime.pingTimeoutGeneration &+= 1
             var effects: [Effect] = runtime.pollWaiters.values.map { .resumePoll($0, .packets([.noop])) }
             runtime.pollWaiters.removeAll()
             effects.append(.finished(runtime.onClose, reason))
@@ -274,7 +287,7 @@ public final class EngineSession: Sendable {
             case .resumePoll(let continuation, let outcome):
                 continuation.resume(returning: outcome)
             case .write(let channel, let packets):
-                channel.eventLoop.execute {
+                channel.eventLoop.executeSoon {
                     let written = channel.eventLoop.makePromise(of: Void.self)
                     for (index, packet) in packets.enumerated() {
                         let (buffer, isBinary) = EnginePacketCodec.encodeForWebSocket(packet, allocator: channel.allocator)
@@ -311,5 +324,12 @@ extension WebSocketErrorCode {
         var buffer = allocator.buffer(capacity: 2)
         buffer.write(webSocketErrorCode: self)
         return buffer
+    }
+}
+
+extension EventLoop {
+    /// Runs `body` now when already on this loop, else on it as soon as possible.
+    func executeSoon(_ body: @escaping @Sendable () -> Void) {
+        if inEventLoop { body() } else { execute(body) }
     }
 }

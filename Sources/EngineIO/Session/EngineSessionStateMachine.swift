@@ -82,9 +82,7 @@ struct EngineSessionStateMachine {
                 state = .polling(pendingPoll: id)
                 return [.holdPoll(id)]
             }
-            let packets = outbox
-            outbox.removeAll()
-            return [.answerPoll(id, packets)]
+            return [.answerPoll(id, takeForPoll())]
         case .upgrading(pendingPoll: nil):
             return [.answerPoll(makePollID(), [.noop])]
         case .polling(pendingPoll: .some), .upgrading(pendingPoll: .some):
@@ -234,9 +232,8 @@ struct EngineSessionStateMachine {
         switch state {
         case .polling(pendingPoll: .some(let id)):
             state = .polling(pendingPoll: nil)
-            let all = outbox + packets
-            outbox.removeAll()
-            return [.answerPoll(id, all)]
+            outbox.append(contentsOf: packets)
+            return [.answerPoll(id, takeForPoll())]
         case .polling(pendingPoll: nil), .upgrading:
             outbox.append(contentsOf: packets)
             return []
@@ -296,6 +293,17 @@ struct EngineSessionStateMachine {
         state = .closed(reason)
         outbox.removeAll()
         return actions + [.cancelPingTimeout, .finish(reason)]
+    }
+
+    /// Clients refuse payloads of more than 16 packets (python-engineio's limit against
+    /// decoding bombs); the rest waits for the next poll.
+    static let maximumPacketsPerPoll = 16
+
+    private mutating func takeForPoll() -> [EnginePacket] {
+        let count = min(outbox.count, Self.maximumPacketsPerPoll)
+        let packets = Array(outbox.prefix(count))
+        outbox.removeFirst(count)
+        return packets
     }
 
     private mutating func makePollID() -> PollID {

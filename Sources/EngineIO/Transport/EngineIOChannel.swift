@@ -28,7 +28,6 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
     /// What the upgrade check decided, handed from `shouldUpgrade` to the pipeline setup.
     private enum Verdict: Sendable {
         case undecided
-        case notEngine
         case refused(EngineError, HTTPFields)
         case newSession(EngineRequest, [String: String])
         case join(EngineSession)
@@ -42,6 +41,14 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         self.engine = engine
         self.http1 = http1
         self.responder = { request, writer, channel in
+            if request.headers[.upgrade]?.lowercased() == "websocket" {
+                // NIO upgrades only on a connection's first request. A client that reuses a
+                // keep-alive connection for the upgrade is sent to a fresh one.
+                try await writer.writeResponse(
+                    HTTPResponse(status: .temporaryRedirect, headerFields: [.location: request.uri.description, .connection: "close", .contentLength: "0"])
+                )
+                throw UpgradeOnReusedConnection()
+            }
             if engine.configuration.matches(path: request.uri.path) {
                 try await engine.respond(to: request, writer: writer, channel: channel)
             } else {
@@ -55,7 +62,7 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
             let verdict = NIOLockedValueBox(Verdict.undecided)
             let engine = self.engine
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                maxFrameSize: max(engine.configuration.maxPayload, 1 << 14),
+                maxFrameSize: engine.configuration.maxPayload,
                 shouldUpgrade: { channel, head in
                     let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
                     promise.completeWithTask {
@@ -143,7 +150,8 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
             if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
         }
         let request = EngineRequest(method: .get, target: head.uri, headers: fields, remoteAddress: channel.remoteAddress)
-        guard engine.configuration.matches(path: request.path) else { return (.notEngine, nil) }
+        // Other paths do not upgrade here; answering beats leaving the client waiting.
+        guard engine.configuration.matches(path: request.path) else { return (.refused(.badRequest, [:]), nil) }
         var responseHeaders = engine.corsHeaders(for: request)
         if let extra = engine.configuration.headers?(request) { responseHeaders.append(contentsOf: extra) }
 
@@ -170,7 +178,7 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
 
     private static func startWebSocket(_ channel: any Channel, verdict: Verdict, engine: EngineServer) throws {
         let maxPayload = engine.configuration.maxPayload
-        let handler = EngineWebSocketHandler(maxPayload: maxPayload)
+        let handler = EngineWebSocketHandler()
         try channel.pipeline.syncOperations.addHandler(
             NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maxPayload)
         )
@@ -194,11 +202,14 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
             } else {
                 channel.close(promise: nil)
             }
-        case .undecided, .notEngine, .refused:
+        case .undecided, .refused:
             channel.close(promise: nil)
         }
     }
 }
+
+/// Ends the connection after the redirect of an upgrade on a reused connection.
+struct UpgradeOnReusedConnection: Error {}
 
 extension HTTPHeaders {
     init(_ fields: HTTPFields) {

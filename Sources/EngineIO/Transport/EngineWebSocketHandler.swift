@@ -7,12 +7,7 @@ final class EngineWebSocketHandler: ChannelInboundHandler, RemovableChannelHandl
     typealias OutboundOut = WebSocketFrame
 
     var session: EngineSession?
-    private let maxPayload: Int
     private var closing = false
-
-    init(maxPayload: Int) {
-        self.maxPayload = maxPayload
-    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)

@@ -13,8 +13,8 @@ final class Client: Sendable {
         var decoder = SocketIOPacketDecoder()
         var sockets: [String: Socket] = [:]
         var connecting: Set<String> = []
-        var connectTimer: Scheduled<Void>?
         var closed = false
+        var everConnected = false
     }
 
     private let state = NIOLockedValueBox(State())
@@ -26,12 +26,12 @@ final class Client: Sendable {
     }
 
     func start(connectTimeout: Duration) {
-        let timer = session.eventLoop.scheduleTask(in: TimeAmount(connectTimeout)) { [weak self] in
+        // Not cancelled when a namespace connects (cancelling NIO timers is costly): it checks.
+        session.eventLoop.scheduleTask(in: TimeAmount(connectTimeout)) { [weak self] in
             guard let self else { return }
-            let idle = self.state.withLockedValue { $0.sockets.isEmpty && $0.connecting.isEmpty }
+            let idle = self.state.withLockedValue { $0.sockets.isEmpty && $0.connecting.isEmpty && !$0.everConnected }
             if idle { self.session.close(reason: .serverClose) }
         }
-        state.withLockedValue { $0.connectTimer = timer }
         session.setHandlers(
             onMessage: { [self] message in self.receive(message) },
             onClose: { [self] reason in self.engineClosed(reason) }
@@ -115,8 +115,7 @@ final class Client: Sendable {
         }
         let accepted = state.withLockedValue { state in
             guard !state.closed else { return false }
-            state.connectTimer?.cancel()
-            state.connectTimer = nil
+            state.everConnected = true
             state.sockets[name] = socket
             return true
         }
@@ -130,8 +129,6 @@ final class Client: Sendable {
     private func engineClosed(_ reason: EngineCloseReason) {
         let sockets = state.withLockedValue { state in
             state.closed = true
-            state.connectTimer?.cancel()
-            state.connectTimer = nil
             return Array(state.sockets.values)
         }
         let disconnectReason = DisconnectReason(reason)

@@ -145,14 +145,13 @@ public final class Socket: Sendable {
                 }
                 if first { continuation.resume(returning: result) }
             }
-            let timer = client.session.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [weak self] in
+            // The timer is left to fire even after the ack (cancelling NIO timers is costly);
+            // `finish` resumes only once.
+            client.session.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [weak self] in
                 self?.state.withLockedValue { _ = $0.acks.removeValue(forKey: id) }
                 finish(.failure(.ackTimeout))
             }
-            registerAck(id) { args in
-                timer.cancel()
-                finish(.success(args))
-            }
+            registerAck(id) { args in finish(.success(args)) }
             client.send(SocketIOPacket.event(event, args, namespace: namespace.name, id: id))
         }
         return try result.get()

@@ -84,7 +84,7 @@ struct FanoutCommand: AsyncParsableCommand {
         }
         guard channels.count >= emitters else {
             try await group.shutdownGracefully()
-            throw ValidationError("only \(channels.count) sockets connected, fewer than the \(emitters) emitters")
+            throw BenchFailure(description: "only \(channels.count) sockets connected, fewer than the \(emitters) emitters")
         }
 
         try await Task.sleep(for: .seconds(settle))
@@ -115,7 +115,7 @@ struct FanoutCommand: AsyncParsableCommand {
             let sampleTime = clock.now()
             let sample = Self.sample(current, since: previous, seconds: Double(sampleTime - previousTime) / 1e9, at: Double(sampleTime - start) / 1e9, open: census.counts.open)
             timeline.append(sample)
-            Console.line("  t=\(decimal(sample.second, places: 1))s open \(sample.open)  sent \(decimal(sample.sentPerSecond, places: 0))/s  acked \(decimal(sample.ackedPerSecond, places: 0))/s  delivered \(decimal(sample.deliveredPerSecond, places: 0))/s  ack p99 \(LatencySummary.format(sample.ackP99Ms))  delivery p99 \(LatencySummary.format(sample.deliveryP99Ms))")
+            Console.line("  t=\(decimal(sample.second, places: 1))s open \(sample.open)  sent \(decimal(sample.sentPerSecond, places: 0))/s  acked \(decimal(sample.ackedPerSecond, places: 0))/s  delivered \(decimal(sample.deliveredPerSecond, places: 0))/s  ack p99 \(sample.ackP99Ms.map(LatencySummary.format) ?? "–")  delivery p99 \(sample.deliveryP99Ms.map(LatencySummary.format) ?? "–")")
             previous = current
             previousTime = sampleTime
             if sampleTime >= end {
@@ -158,7 +158,7 @@ struct FanoutCommand: AsyncParsableCommand {
                 windowSeconds: window, sent: final.sent, acked: final.acked, rejectedAcks: final.rejected,
                 unacked: final.sent - final.acked, delivered: final.delivered, expectedDeliveries: expected,
                 missingDeliveries: max(0, expected - final.delivered), gaps: final.gaps, outOfOrder: final.outOfOrder,
-                unrecognized: final.unrecognized, sentPerSecond: Double(atWindowEnd.sent) / window,
+                unrecognized: final.unrecognized, sentPerSecond: Double(final.sent) / window,
                 ackedPerSecond: Double(atWindowEnd.acked) / window, deliveredPerSecond: Double(atWindowEnd.delivered) / window,
                 drainSeconds: drainSeconds
             ),
@@ -178,9 +178,13 @@ struct FanoutCommand: AsyncParsableCommand {
             sentPerSecond: Double(current.sent - previous.sent) / span,
             ackedPerSecond: Double(current.acked - previous.acked) / span,
             deliveredPerSecond: Double(current.delivered - previous.delivered) / span,
-            ackP99Ms: LatencySummary(current.ackLatency.since(previous.ackLatency)).p99Ms,
-            deliveryP99Ms: LatencySummary(current.deliveryLatency.since(previous.deliveryLatency)).p99Ms
+            ackP99Ms: p99(current.ackLatency.since(previous.ackLatency)),
+            deliveryP99Ms: p99(current.deliveryLatency.since(previous.deliveryLatency))
         )
+    }
+
+    private static func p99(_ histogram: LatencyHistogram) -> Double? {
+        histogram.count == 0 ? nil : LatencySummary(histogram).p99Ms
     }
 
     private static func printSummary(_ result: FanoutResult, path: String) {
@@ -197,7 +201,7 @@ struct FanoutCommand: AsyncParsableCommand {
           delivered  \(traffic.delivered) of \(traffic.expectedDeliveries) expected (\(decimal(traffic.deliveredPerSecond, places: 0))/s in the window), \(traffic.missingDeliveries) missing, \(traffic.gaps) gaps, \(traffic.outOfOrder) out of order
           ack        \(result.latency.ack.line)
           delivery   \(result.latency.delivery.line)
-          verdict    \(complete ? "every bid acked and delivered to every socket" : "INCOMPLETE: see missing/unacked above")
+          verdict    \(complete ? "every bid acked and delivered to every socket" : "INCOMPLETE: see missing/unacked above")\(result.parameters.urls.count > 1 && !complete ? "\n             (several URLs: deliveries cross instances only when they share an adapter, e.g. --redis)" : "")
           result     \(path)
         """)
     }

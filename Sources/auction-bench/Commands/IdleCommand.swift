@@ -76,6 +76,11 @@ struct IdleCommand: AsyncParsableCommand {
             Console.line("  failed \(count)×: \(failure)")
         }
 
+        guard !channels.isEmpty else {
+            try await group.shutdownGracefully()
+            throw BenchFailure(description: "no connection succeeded")
+        }
+
         try await Self.wait(seconds: settle, label: "settling") { "open \(census.counts.open)\(serverRSS().map { ", server RSS \(Self.megabytes($0))" } ?? "")" }
         let rssConnected = serverRSS()
         try await Self.wait(seconds: hold, label: "holding") { "open \(census.counts.open)\(serverRSS().map { ", server RSS \(Self.megabytes($0))" } ?? "")" }

@@ -55,8 +55,9 @@ struct FanoutResult: Codable, Sendable {
         var sentPerSecond: Double
         var ackedPerSecond: Double
         var deliveredPerSecond: Double
-        var ackP99Ms: Double
-        var deliveryP99Ms: Double
+        /// Nil when nothing arrived in that second.
+        var ackP99Ms: Double?
+        var deliveryP99Ms: Double?
     }
 
     var scenario = "fanout"

@@ -1,0 +1,39 @@
+# Entry points (see README). `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+VENV    := .data/venv
+VENV_PY := $(VENV)/bin/python
+BIN_DIR ?= .build/debug
+export BIN_DIR
+
+.PHONY: deps build test compliance bench-protocol clean
+
+## deps: install what the tests need (Debian packages as root, Python venv in .data/venv)
+deps:
+	bash scripts/install-deps.sh
+
+## build: one debug build of every product and the test targets
+build:
+	swift build --build-tests
+
+## test: deps, one debug build, Swift tests, outside-in pytest suite, compliance suites
+test: deps
+	swift build --build-tests
+	swift test --skip-build
+	$(VENV_PY) -m pytest tests/outside-in -q
+	bash scripts/run-compliance.sh
+
+## compliance: build, then the official socket.io-protocol / engine.io-protocol suites
+compliance: build
+	bash scripts/run-compliance.sh
+
+## bench-protocol: protocol benchmark (release build; see bench/protocol.sh)
+bench-protocol:
+	bash bench/protocol.sh
+
+## clean: remove build products and test scratch (keeps the venv in .data/venv)
+clean:
+	rm -rf .build .data/compliance
+	find tests -name __pycache__ -type d -prune -exec rm -rf {} +

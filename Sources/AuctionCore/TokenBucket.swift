@@ -1,0 +1,27 @@
+import Foundation
+
+/// A token bucket: `capacity` actions at once, refilled at `rate` per second. Pure; the caller
+/// passes the time, so it is tested without clocks.
+public struct TokenBucket: Sendable, Equatable {
+    public let capacity: Double
+    public let rate: Double
+    private var tokens: Double
+    private var updated: Date
+
+    public init(capacity: Double, rate: Double, now: Date) {
+        self.capacity = capacity
+        self.rate = rate
+        self.tokens = capacity
+        self.updated = now
+    }
+
+    /// Takes one token if there is one.
+    public mutating func take(at now: Date) -> Bool {
+        let elapsed = max(0, now.timeIntervalSince(updated))
+        tokens = min(capacity, tokens + elapsed * rate)
+        updated = now
+        guard tokens >= 1 else { return false }
+        tokens -= 1
+        return true
+    }
+}

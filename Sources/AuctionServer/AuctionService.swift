@@ -1,0 +1,105 @@
+import AuctionCore
+import EngineIO
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import Prometheus
+import ServiceLifecycle
+import SocketIO
+
+/// One instance of the auction service: REST routes, the Socket.IO gateway at `/socket.io/`,
+/// the auction closer, and the PostgreSQL pool, run as one service group.
+public struct AuctionService: Sendable {
+    public let configuration: ServiceConfiguration
+    public let database: Database
+    public let io: SocketIOServer
+    let application: Application<RouterResponder<AppRequestContext>>
+    let closer: AuctionCloser
+
+    public init(configuration: ServiceConfiguration, logger: Logger) async {
+        let metrics = MetricsBootstrap.registry()
+        let database = Database(url: configuration.databaseURL, logger: logger)
+        let users = UserRepository(database: database, logger: logger)
+        let items = ItemRepository(database: database, logger: logger)
+        let ledger = BidLedger(database: database, logger: logger)
+        let tokens = await AccessTokens(secret: configuration.jwtSecret, lifetime: TimeInterval(configuration.accessTokenTTL))
+        let authenticator = Authenticator(tokens: tokens, users: users)
+        let sessions: any SessionStore = InMemorySessionStore()
+        let handshake = HandshakeGuard(authenticator: authenticator, sessions: sessions, configuration: configuration, logger: logger)
+
+        var engine = EngineConfiguration(path: "/socket.io/", cors: .origins(configuration.corsOrigins))
+        engine.allowRequest = { await handshake.allow($0) }
+        engine.initialHeaders = { await handshake.initialHeaders($0, $1) }
+        let io = SocketIOServer(configuration: SocketIOConfiguration(engine: engine), logger: logger)
+        let gateway = AuctionGateway(
+            namespace: io.of("/"),
+            items: items,
+            ledger: ledger,
+            bidLimiter: RateLimiter(capacity: 10, perSecond: 10),
+            logger: logger
+        )
+        gateway.mount()
+
+        let router = Router(context: AppRequestContext.self)
+        router.add(middleware: RequestLogMiddleware())
+        router.add(middleware: APIErrorMiddleware())
+        router.add(middleware: AllowedOriginsMiddleware(origins: configuration.corsOrigins))
+        AuthRoutes(
+            users: users,
+            tokens: tokens,
+            authenticator: authenticator,
+            hasher: PasswordHasher(),
+            sessions: sessions,
+            loginLimiter: RateLimiter(capacity: 10, perSecond: 10.0 / 60),
+            configuration: configuration
+        ).register(on: router)
+        ItemRoutes(items: items, authenticator: authenticator).register(on: router)
+        HealthRoutes(database: database, redisReachable: nil, metrics: metrics).register(on: router)
+
+        self.configuration = configuration
+        self.database = database
+        self.io = io
+        self.closer = AuctionCloser(items: items, ledger: ledger, gateway: gateway, logger: logger)
+        self.application = Application(
+            router: router,
+            server: .engineIO(io.engine),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil, backlog: 1024),
+            logger: logger
+        )
+    }
+
+    /// Runs until SIGTERM/SIGINT. Shutdown order: close Socket.IO sessions (clients reconnect
+    /// elsewhere, held polls are answered), drain HTTP, stop the closer, close the pool.
+    public func run(logger: Logger) async throws {
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: database),
+                    .init(service: closer),
+                    .init(service: application),
+                    .init(service: io),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+/// swift-metrics can be bootstrapped once per process; every service instance shares it.
+enum MetricsBootstrap {
+    private static let shared = NIOLockedValueBox<PrometheusCollectorRegistry?>(nil)
+
+    static func registry() -> PrometheusCollectorRegistry {
+        shared.withLockedValue { registry in
+            if let registry { return registry }
+            let created = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: created))
+            registry = created
+            return created
+        }
+    }
+}

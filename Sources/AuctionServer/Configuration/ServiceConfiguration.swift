@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+
+/// Why the service refuses to start: the variable and what is wrong with it.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Settings from the environment (see the README's table), with the contract's defaults.
+public struct ServiceConfiguration: Sendable {
+    public static let developmentSecret = "dev-only-secret-change-me-0123456789abcdef"
+    public static let defaultOrigins = [
+        "http://localhost:8080", "http://127.0.0.1:8080",
+        "http://localhost:3000", "http://127.0.0.1:3000",
+        "http://localhost:3001", "http://127.0.0.1:3001",
+    ]
+
+    public var host: String
+    public var port: Int
+    public var databaseURL: DatabaseURL
+    public var redisURL: String?
+    public var jwtSecret: String
+    public var accessTokenTTL: Int
+    public var sessionTTL: Int
+    public var corsOrigins: [String]
+    public var cookieSecure: Bool
+    public var isProduction: Bool
+    /// File with the official Socket.IO browser bundle to serve, if any.
+    public var socketIOClientJS: String?
+    /// True when the development JWT secret is in use (the service logs a loud warning).
+    public var usesDevelopmentSecret: Bool
+
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceConfiguration {
+        func integer(_ name: String, _ fallback: Int) throws -> Int {
+            guard let raw = environment[name], !raw.isEmpty else { return fallback }
+            guard let value = Int(raw), value > 0 else { throw ConfigurationError(description: "\(name) must be a positive whole number, got '\(raw)'") }
+            return value
+        }
+        let isProduction = environment["APP_ENV"] == "production"
+        guard let rawURL = environment["DATABASE_URL"], !rawURL.isEmpty else {
+            throw ConfigurationError(description: "DATABASE_URL is required (postgres://user:pass@host:port/db)")
+        }
+        let databaseURL = try DatabaseURL(rawURL)
+        var secret = environment["JWT_SECRET"] ?? ""
+        var development = false
+        if secret.isEmpty {
+            if isProduction { throw ConfigurationError(description: "JWT_SECRET is required when APP_ENV=production") }
+            secret = developmentSecret
+            development = true
+        }
+        if isProduction && secret.utf8.count < 32 {
+            throw ConfigurationError(description: "JWT_SECRET must be at least 32 bytes when APP_ENV=production")
+        }
+        let origins = (environment["CORS_ORIGINS"].map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? defaultOrigins)
+            .filter { !$0.isEmpty }
+        return ServiceConfiguration(
+            host: environment["HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1",
+            port: try integer("PORT", 3000),
+            databaseURL: databaseURL,
+            redisURL: environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 },
+            jwtSecret: secret,
+            accessTokenTTL: try integer("ACCESS_TOKEN_TTL", 900),
+            sessionTTL: try integer("SESSION_TTL", 1800),
+            corsOrigins: origins,
+            cookieSecure: environment["COOKIE_SECURE"] == "true" || environment["COOKIE_SECURE"] == "1" || isProduction,
+            isProduction: isProduction,
+            socketIOClientJS: environment["SOCKETIO_CLIENT_JS"].flatMap { $0.isEmpty ? nil : $0 },
+            usesDevelopmentSecret: development
+        )
+    }
+}
+
+/// `postgres://user:pass@host:port/db`
+public struct DatabaseURL: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var username: String
+    public var password: String?
+    public var database: String
+
+    public init(_ string: String) throws {
+        guard let components = URLComponents(string: string),
+            components.scheme == "postgres" || components.scheme == "postgresql",
+            let host = components.host, !host.isEmpty,
+            let user = components.user, !user.isEmpty
+        else {
+            throw ConfigurationError(description: "DATABASE_URL must look like postgres://user:pass@host:port/db")
+        }
+        self.host = host
+        self.port = components.port ?? 5432
+        self.username = user.removingPercentEncoding ?? user
+        self.password = components.password.map { $0.removingPercentEncoding ?? $0 }
+        let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        self.database = path.isEmpty ? self.username : path
+    }
+}

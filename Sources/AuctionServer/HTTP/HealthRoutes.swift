@@ -1,0 +1,32 @@
+import Hummingbird
+import Prometheus
+
+/// `GET /healthz`, `GET /readyz`, `GET /metrics`.
+struct HealthRoutes: Sendable {
+    let database: Database
+    /// Answers whether Redis is reachable; nil when the service runs without Redis.
+    let redisReachable: (@Sendable () async -> Bool)?
+    let metrics: PrometheusCollectorRegistry
+
+    func register(on router: Router<AppRequestContext>) {
+        router.get("/healthz") { _, _ in JSONResponse.raw(#"{"status":"ok"}"#) }
+        router.get("/readyz") { _, _ in
+            async let postgres = database.isReachable()
+            let redis = await redisReachable?()
+            let postgresUp = await postgres
+            let ready = postgresUp && (redis ?? true)
+            var checks = #""postgres":"\#(postgresUp ? "up" : "down")""#
+            if let redis { checks += #","redis":"\#(redis ? "up" : "down")""# }
+            return JSONResponse.raw(#"{"status":"\#(ready ? "ready" : "unavailable")",\#(checks)}"#, status: ready ? .ok : .serviceUnavailable)
+        }
+        router.get("/metrics") { _, _ in
+            var buffer: [UInt8] = []
+            metrics.emit(into: &buffer)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer))
+            )
+        }
+    }
+}

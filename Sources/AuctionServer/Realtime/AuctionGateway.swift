@@ -1,0 +1,173 @@
+import AuctionCore
+import Foundation
+import Logging
+import Metrics
+import SocketIO
+
+/// The realtime side of auctions on the main namespace: who may join which room, the state on
+/// join, bids with acks, and the events every socket of a room receives.
+struct AuctionGateway: Sendable {
+    let namespace: Namespace
+    let items: ItemRepository
+    let ledger: BidLedger
+    let bidLimiter: RateLimiter
+    let logger: Logger
+
+    static let recentBidCount = 50
+    static let catchUpLimit = 1000
+
+    static func itemRoom(_ itemID: String) -> String { "item:\(itemID)" }
+    static func userRoom(_ userID: String) -> String { "user:\(userID)" }
+    /// The bidder's own sockets in one auction: "self versus others" is two room emits, so it
+    /// works unchanged when broadcasts cross instances.
+    static func ownRoom(itemID: String, userID: String) -> String { "item:\(itemID):user:\(userID)" }
+
+    func mount() {
+        namespace.use { socket in try await self.admit(socket) }
+        namespace.onConnection { socket in await self.connected(socket) }
+    }
+
+    // MARK: Joining
+
+    private func admit(_ socket: Socket) async throws {
+        let requested = Self.identifier(socket.handshake.auth["itemId"]) ?? socket.handshake.query["itemId"]
+        let item: ItemRecord?
+        do {
+            item = try await requested.asyncFlatMap { try await items.find(id: $0) }
+        } catch {
+            throw ConnectionRefusal("The auction service is unavailable; try again.", data: ["code": "UNAVAILABLE"])
+        }
+        guard let item else {
+            throw ConnectionRefusal("There is no such auction.", data: ["code": "ITEM_NOT_FOUND"])
+        }
+        socket.data = ["itemId": .string(item.id)]
+    }
+
+    private func connected(_ socket: Socket) async {
+        guard let itemID = socket.data["itemId"]?.stringValue,
+            let userID = socket.handshake.attachments[HandshakeGuard.Attachment.userID]
+        else {
+            socket.disconnect()
+            return
+        }
+        let userName = socket.handshake.attachments[HandshakeGuard.Attachment.userName] ?? ""
+        // Join before reading the state: a bid accepted in between is then both in the state and
+        // a live event (clients key bids by id), never in neither.
+        socket.join(Self.itemRoom(itemID), Self.userRoom(userID), Self.ownRoom(itemID: itemID, userID: userID))
+        socket.on("bid") { event in await self.bid(event, itemID: itemID, bidder: Bidder(id: userID, name: userName)) }
+
+        let lastBidID = Self.identifier(socket.handshake.auth["lastBidId"]) ?? socket.handshake.query["lastBidId"]
+        do {
+            guard let item = try await items.find(id: itemID) else { return }
+            let bids: [BidRecord]
+            if let lastBidID, let after = RecordID.parse(lastBidID) {
+                bids = try await items.bids(itemID: itemID, after: after, limit: Self.catchUpLimit)
+            } else {
+                bids = try await items.recentBids(itemID: itemID, limit: Self.recentBidCount)
+            }
+            socket.emit(
+                "auction:state",
+                [
+                    "item": JSONValue(encoding: item),
+                    "recentBids": JSONValue(encoding: bids),
+                    "you": ["id": .string(userID), "name": .string(userName)],
+                ]
+            )
+        } catch {
+            logger.warning("auction state unavailable", metadata: ["item": "\(itemID)", "error": "\(error)"])
+            socket.emit("auction:error", ["code": "UNAVAILABLE", "message": "The auction state could not be loaded."])
+        }
+    }
+
+    // MARK: Bidding
+
+    private func bid(_ event: SocketEvent, itemID: String, bidder: Bidder) async {
+        let started = ContinuousClock.now
+        let result: JSONValue
+        switch await decide(event, itemID: itemID, bidder: bidder) {
+        case .success(let placement):
+            result = ["ok": true, "bid": JSONValue(encoding: placement.bid)]
+            Counter(label: "auction_bids_total", dimensions: [("result", "accepted")]).increment()
+        case .failure(let rejection):
+            result = ["ok": false, "error": ["code": .string(rejection.code), "message": .string(rejection.message)]]
+            Counter(label: "auction_bids_total", dimensions: [("result", rejection.code)]).increment()
+        }
+        let elapsed = ContinuousClock.now - started
+        Metrics.Timer(label: "auction_bid_duration_seconds").recordNanoseconds(
+            elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        )
+        event.ack?(result)
+    }
+
+    private func decide(_ event: SocketEvent, itemID: String, bidder: Bidder) async -> Result<Placement, BidRejection> {
+        guard let payload = event.args.first, payload.isObject else {
+            return .failure(.invalidPayload("the bid must be an object {itemId, price, clientBidId?}"))
+        }
+        if let expiry = event.socket.handshake.attachments[HandshakeGuard.Attachment.tokenExpiresAt].flatMap(Double.init),
+            Date().timeIntervalSince1970 >= expiry
+        {
+            return .failure(.unauthorized)
+        }
+        let request: BidRequest
+        do {
+            request = try BidRequest(
+                itemId: Self.identifier(payload["itemId"]),
+                price: payload["price"]?.numberValue,
+                clientBidId: payload["clientBidId"].flatMap { $0 == .null ? nil : ($0.stringValue ?? "") },
+                expectedItemId: itemID
+            )
+        } catch {
+            return .failure(error)
+        }
+        guard bidLimiter.allow(bidder.id) else { return .failure(.rateLimited) }
+        do {
+            let placement = try await ledger.place(request, bidder: bidder) { placement in
+                self.publish(placement)
+            }
+            return .success(placement)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Every socket of the room gets exactly one `bid` event: the bidder's own sockets the `mine`
+    /// one, everyone else the other.
+    func publish(_ placement: Placement) {
+        let bid = placement.bid
+        let room = Self.itemRoom(bid.itemId)
+        let own = Self.ownRoom(itemID: bid.itemId, userID: bid.bidder.id)
+        let bidJSON = JSONValue(encoding: bid)
+        namespace.to(own).emit("bid", ["bid": bidJSON, "mine": true, "text": .string("You bid \(bid.price)")])
+        namespace.to(room).except(own).emit("bid", ["bid": bidJSON, "mine": false, "text": .string("\(bid.bidder.name): \(bid.price)")])
+        if let extended = placement.extendedTo {
+            namespace.to(room).emit("auction:extended", ["itemId": .string(bid.itemId), "endsAt": .date(extended)])
+        }
+    }
+
+    func publish(_ closing: AuctionClosing) {
+        namespace.to(Self.itemRoom(closing.itemId)).emit(
+            "auction:closed",
+            [
+                "itemId": .string(closing.itemId),
+                "winner": closing.winner.map { JSONValue(encoding: $0) } ?? .null,
+                "price": .number(Double(closing.price)),
+            ]
+        )
+    }
+
+    /// Ids are strings; a number is accepted as its decimal text.
+    static func identifier(_ value: JSONValue?) -> String? {
+        switch value {
+        case .string(let text)?: return text
+        case .number?: return value?.integerValue.map { String($0) }
+        default: return nil
+        }
+    }
+}
+
+extension Optional {
+    func asyncFlatMap<Mapped>(_ transform: (Wrapped) async throws -> Mapped?) async rethrows -> Mapped? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
+}
