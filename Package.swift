@@ -124,6 +124,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AuctionCoreTests", dependencies: ["AuctionCore"]),
+        .testTarget(name: "AuctionServerTests", dependencies: ["AuctionServer"]),
         .testTarget(name: "EngineIOTests", dependencies: ["EngineIO"]),
         .testTarget(name: "SocketIOTests", dependencies: ["SocketIO"]),
     ]

@@ -17,16 +17,18 @@ IDLE_CONNECTIONS="${BENCH_IDLE_CONNECTIONS:-10000}"
 # Figures are only meaningful from release builds; debug exists to smoke-test this script quickly.
 CONFIGURATION="${BENCH_CONFIGURATION:-release}"
 OUT=.data/bench
-SERVER=".build/$CONFIGURATION/socketio-bench-server"
-BENCH=".build/$CONFIGURATION/auction-bench"
+# A scratch folder of its own, so a benchmark build never waits on (or evicts) the debug build.
+SCRATCH="${BENCH_SCRATCH:-.build-bench}"
+SERVER="$SCRATCH/$CONFIGURATION/socketio-bench-server"
+BENCH="$SCRATCH/$CONFIGURATION/auction-bench"
 
 mkdir -p "$OUT"
 rm -f "$OUT"/protocol-*.json
 
 echo "== building $CONFIGURATION binaries"
 # One product per invocation: `--product` names a single product.
-swift build -c "$CONFIGURATION" --product socketio-bench-server
-swift build -c "$CONFIGURATION" --product auction-bench
+swift build --scratch-path "$SCRATCH" -c "$CONFIGURATION" --product socketio-bench-server
+swift build --scratch-path "$SCRATCH" -c "$CONFIGURATION" --product auction-bench
 
 # 10,000 clients and their 10,000 server-side peers each need a descriptor; both processes
 # inherit this limit. Root may raise the hard limit too; others get what the hard limit allows.

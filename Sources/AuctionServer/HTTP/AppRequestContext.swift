@@ -17,12 +17,12 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var responseEncoder: JSONEncoder { JSONCoding.encoder }
 }
 
-/// The one JSON configuration of the service: RFC 3339 UTC dates, sorted nothing, no escaping of '/'.
+/// The one JSON configuration of the service: RFC 3339 UTC dates, sorted keys, no escaping of "/".
 public enum JSONCoding {
     public static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return encoder
     }
 

@@ -1,0 +1,57 @@
+import Testing
+
+@testable import AuctionServer
+
+private let database = "postgres://app:secret@127.0.0.1:5433/auction"
+
+@Test func defaultsFollowTheContract() throws {
+    let configuration = try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database])
+    #expect(configuration.port == 3000)
+    #expect(configuration.host == "127.0.0.1")
+    #expect(configuration.accessTokenTTL == 900)
+    #expect(configuration.sessionTTL == 1800)
+    #expect(configuration.corsOrigins.contains("http://localhost:8080"))
+    #expect(configuration.corsOrigins.contains("http://127.0.0.1:3001"))
+    #expect(configuration.usesDevelopmentSecret)
+    #expect(!configuration.cookieSecure)
+    #expect(configuration.databaseURL == (try DatabaseURL(database)))
+}
+
+@Test func databaseURLIsRequiredAndParsed() throws {
+    #expect(throws: ConfigurationError.self) { try ServiceConfiguration.fromEnvironment([:]) }
+    #expect(throws: ConfigurationError.self) { try DatabaseURL("mysql://a@b/c") }
+    #expect(throws: ConfigurationError.self) { try DatabaseURL("postgres://127.0.0.1/x") }
+    let url = try DatabaseURL("postgres://us%40er:p%3Ass@db.local/shop")
+    #expect(url.username == "us@er")
+    #expect(url.password == "p:ss")
+    #expect(url.port == 5432)
+    #expect(url.database == "shop")
+}
+
+@Test func productionNeedsARealSecret() throws {
+    #expect(throws: ConfigurationError.self) {
+        try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database, "APP_ENV": "production"])
+    }
+    #expect(throws: ConfigurationError.self) {
+        try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database, "APP_ENV": "production", "JWT_SECRET": "short"])
+    }
+    let configuration = try ServiceConfiguration.fromEnvironment([
+        "DATABASE_URL": database, "APP_ENV": "production", "JWT_SECRET": String(repeating: "k", count: 32),
+    ])
+    #expect(configuration.cookieSecure)
+    #expect(!configuration.usesDevelopmentSecret)
+}
+
+@Test func badNumbersAreRefusedWithTheVariableName() {
+    do {
+        _ = try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database, "PORT": "eighty"])
+        Issue.record("PORT=eighty was accepted")
+    } catch {
+        #expect("\(error)".contains("PORT"))
+    }
+}
+
+@Test func originsComeFromTheList() throws {
+    let configuration = try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database, "CORS_ORIGINS": "https://a.example, https://b.example,"])
+    #expect(configuration.corsOrigins == ["https://a.example", "https://b.example"])
+}
