@@ -2,6 +2,7 @@ import ArgumentParser
 import EngineIO
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import SocketIO
 
 /// The minimal benchmark application, the same one every peer server is given: join the room
@@ -35,13 +36,17 @@ struct BenchServer: AsyncParsableCommand {
                 if let room { main.to(room).emit("bid", payload) }
             }
         }
-        var app = Application(
+        let app = Application(
             router: Router(),
             server: .engineIO(io.engine),
             configuration: .init(address: .hostname(host, port: port), backlog: 4096),
             logger: logger
         )
-        app.addServices(io)
-        try await app.runService()
+        // Services shut down in reverse order: Socket.IO closes its sessions (answering held
+        // polls) before the HTTP server drains.
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: app), .init(service: io)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
     }
 }

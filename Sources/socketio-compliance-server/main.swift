@@ -44,14 +44,18 @@ struct ComplianceServer: AsyncParsableCommand {
             engine = io.engine
             services.append(io)
         }
-        var app = Application(
+        let app = Application(
             router: Router(),
             server: .engineIO(engine),
             configuration: .init(address: .hostname(host, port: port)),
             logger: logger
         )
-        app.addServices(services)
-        try await app.runService()
+        // Services shut down in reverse order: Socket.IO closes its sessions (answering held
+        // polls) before the HTTP server drains.
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: app)] + services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
     }
 
     static func engineConfiguration(path: String) -> EngineConfiguration {

@@ -3,6 +3,7 @@ import EngineIO
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import SocketIO
 
 /// A small application on the protocol library: rooms, broadcasts, acks both ways, binary,
@@ -45,14 +46,18 @@ struct DemoServer: AsyncParsableCommand {
         }
         admin.onConnection { socket in socket.emit("welcome", ["nsp": "/admin"]) }
 
-        var app = Application(
+        let app = Application(
             router: Router(),
             server: .engineIO(io.engine),
             configuration: .init(address: .hostname(host, port: port)),
             logger: logger
         )
-        app.addServices(io)
-        try await app.runService()
+        // Services shut down in reverse order: Socket.IO closes its sessions (answering held
+        // polls) before the HTTP server drains.
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: app), .init(service: io)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
     }
 
     static func sortedRooms(_ socket: Socket) -> JSONValue {

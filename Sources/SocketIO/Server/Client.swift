@@ -39,7 +39,12 @@ final class Client: Sendable {
     }
 
     func enqueue(_ job: @escaping @Sendable () async -> Void) {
-        mailbox.enqueue(job)
+        let server = self.server
+        server.handlerStarted()
+        mailbox.enqueue {
+            await job()
+            server.handlerFinished()
+        }
     }
 
     func send(_ packet: SocketIOPacket) {

@@ -36,6 +36,7 @@ public final class SocketIOServer: Sendable {
     public let configuration: SocketIOConfiguration
     let logger: Logger
     private let namespaces = NIOLockedValueBox<[String: Namespace]>([:])
+    private let runningHandlers = NIOLockedValueBox(0)
 
     public init(configuration: SocketIOConfiguration = .init(), logger: Logger = Logger(label: "socket.io")) {
         self.configuration = configuration
@@ -70,9 +71,20 @@ public final class SocketIOServer: Sendable {
     }
 
     /// Closes every connection with a `close` packet so clients reconnect elsewhere, and
-    /// refuses new ones; then closes the adapters.
-    public func shutdown() async {
+    /// refuses new ones; waits (up to `drainTimeout`) for handlers already running — a bid being
+    /// recorded is finished and acknowledged if the client is still there — then closes the adapters.
+    public func shutdown(drainTimeout: Duration = .seconds(10)) async {
         engine.shutdown()
+        let deadline = ContinuousClock.now + drainTimeout
+        while runningHandlers.withLockedValue({ $0 }) > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
         for namespace in allNamespaces { await namespace.adapter.close() }
     }
+
+    /// Handlers queued or running, across all connections.
+    public var pendingHandlers: Int { runningHandlers.withLockedValue { $0 } }
+
+    func handlerStarted() { runningHandlers.withLockedValue { $0 += 1 } }
+    func handlerFinished() { runningHandlers.withLockedValue { $0 -= 1 } }
 }

@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import SocketIO
 
 /// Opens one benchmark client: TCP connect, HTTP/1.1 upgrade to WebSocket, Engine.IO open,
 /// Socket.IO CONNECT. The returned future succeeds with the channel once the server has
@@ -15,13 +16,22 @@ struct ClientConnector: Sendable {
     /// Largest WebSocket message accepted; bids are tiny, this only guards against a runaway server.
     private static let maximumMessageSize = 1 << 20
 
-    func connect(to address: ServerAddress, room: String?, on eventLoop: EventLoop) -> EventLoopFuture<Channel> {
+    /// `auth` is the CONNECT packet's payload (Socket.IO's `auth` option); `headers` are added to
+    /// the upgrade request, e.g. `Authorization` for servers that check it before the session exists.
+    func connect(
+        to address: ServerAddress,
+        room: String?,
+        auth: JSONValue? = nil,
+        headers extraHeaders: [(name: String, value: String)] = [],
+        on eventLoop: EventLoop
+    ) -> EventLoopFuture<Channel> {
         let connected = eventLoop.makePromise(of: Void.self)
         let census = self.census
         let scenarioHandlers = self.scenarioHandlers
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: address.hostHeader)
         headers.add(name: "Content-Length", value: "0")
+        for header in extraHeaders { headers.add(name: header.name, value: header.value) }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: address.webSocketTarget(room: room), headers: headers)
 
         let timeout = eventLoop.scheduleTask(in: handshakeTimeout) {
@@ -44,7 +54,7 @@ struct ClientConnector: Sendable {
                                         maxAccumulatedFrameCount: 1024,
                                         maxAccumulatedFrameSize: Self.maximumMessageSize
                                     ),
-                                    SocketIOClientHandler(connected: connected, census: census),
+                                    SocketIOClientHandler(connected: connected, census: census, auth: auth),
                                 ]
                                 try channel.pipeline.syncOperations.addHandlers(handlers)
                                 try scenarioHandlers(channel)

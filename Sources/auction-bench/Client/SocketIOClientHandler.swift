@@ -23,11 +23,14 @@ final class SocketIOClientHandler: ChannelDuplexHandler {
     private var decoder = SocketIOPacketDecoder()
     private let connected: EventLoopPromise<Void>
     private let census: ConnectionCensus
+    /// The CONNECT payload, which the server reads as the handshake's `auth`.
+    private let auth: JSONValue?
 
     /// `connected` completes when the server acknowledges CONNECT, or fails with a `ClientHandshakeError`.
-    init(connected: EventLoopPromise<Void>, census: ConnectionCensus) {
+    init(connected: EventLoopPromise<Void>, census: ConnectionCensus, auth: JSONValue? = nil) {
         self.connected = connected
         self.census = census
+        self.auth = auth
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -58,7 +61,7 @@ final class SocketIOClientHandler: ChannelDuplexHandler {
         switch (packet.type, state) {
         case (.open, .awaitingOpen):
             state = .awaitingConnect
-            send(SocketIOPacket(type: .connect), context: context)
+            send(SocketIOPacket(type: .connect, data: auth), context: context)
             context.flush()
         case (.ping, _):
             // Heartbeats must be answered even mid-handshake, or the server drops us after pingTimeout.
