@@ -7,6 +7,6 @@ struct AuctionBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "auction-bench",
         abstract: "Socket.IO load generator (WebSocket transport, Engine.IO v4 / Socket.IO v5).",
-        subcommands: [FanoutCommand.self, IdleCommand.self, ReportCommand.self]
+        subcommands: [FanoutCommand.self, IdleCommand.self, AuctionCommand.self, ReportCommand.self]
     )
 }

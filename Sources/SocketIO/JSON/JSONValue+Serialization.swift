@@ -36,28 +36,47 @@ extension JSONValue {
         }
     }
 
-    /// Numbers as JavaScript prints them: integers without a fraction, exponents without padding.
+    /// Numbers as JavaScript prints them (ECMAScript Number::toString): the shortest digits that
+    /// round-trip, in plain decimal from 1e-6 up to 1e21, with an exponent outside that range.
     static func format(_ value: Double) -> String {
         guard value.isFinite else { return "null" }
-        if value == value.rounded(), abs(value) < 1e21 {
-            if abs(value) < 9.2e18 { return String(Int64(value)) }
+        if value == 0 { return "0" }
+        if value == value.rounded(), abs(value) < 9.0e15 { return String(Int64(value)) }
+        // Swift's description also gives the shortest round-tripping digits; re-lay them out.
+        let text = "\(abs(value))"
+        var mantissa = text
+        var exponent = 0
+        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            mantissa = String(text[..<e])
+            exponent = Int(text[text.index(after: e)...]) ?? 0
         }
-        var text = "\(value)"
-        if let e = text.firstIndex(of: "e") {
-            var exponent = String(text[text.index(after: e)...])
-            var sign = "+"
-            if exponent.hasPrefix("-") || exponent.hasPrefix("+") {
-                sign = exponent.hasPrefix("-") ? "-" : "+"
-                exponent.removeFirst()
-            }
-            while exponent.count > 1, exponent.hasPrefix("0") { exponent.removeFirst() }
-            var mantissa = String(text[..<e])
-            if mantissa.hasSuffix(".0") { mantissa.removeLast(2) }
-            text = mantissa + "e" + sign + exponent
-        } else if text.hasSuffix(".0") {
-            text.removeLast(2)
+        let parts = mantissa.split(separator: ".", omittingEmptySubsequences: false)
+        let integerPart = String(parts[0])
+        let fractionPart = parts.count > 1 ? String(parts[1]) : ""
+        var digits = integerPart + fractionPart
+        // n: the position of the decimal point relative to the start of `digits`.
+        var n = integerPart.count + exponent
+        while digits.hasPrefix("0"), digits.count > 1 {
+            digits.removeFirst()
+            n -= 1
         }
-        return text
+        while digits.hasSuffix("0"), digits.count > 1 { digits.removeLast() }
+        let k = digits.count
+        let sign = value < 0 ? "-" : ""
+        if k <= n && n <= 21 {
+            return sign + digits + String(repeating: "0", count: n - k)
+        }
+        if 0 < n && n <= 21 {
+            let index = digits.index(digits.startIndex, offsetBy: n)
+            return sign + digits[..<index] + "." + digits[index...]
+        }
+        if -6 < n && n <= 0 {
+            return sign + "0." + String(repeating: "0", count: -n) + digits
+        }
+        let shown = n - 1
+        let head = digits.prefix(1)
+        let tail = digits.dropFirst()
+        return sign + head + (tail.isEmpty ? "" : "." + tail) + "e" + (shown >= 0 ? "+" : "-") + String(abs(shown))
     }
 
     static func writeString(_ value: String, to output: inout String) {

@@ -21,6 +21,8 @@ final class TabJournal: Sendable {
     }
 
     struct Entries: Sendable {
+        /// The tab received `auction:state`, so it was in the room before bidding started.
+        var ready = false
         var deliveries: [Delivery] = []
         var placements: [Placement] = []
     }
@@ -33,6 +35,10 @@ final class TabJournal: Sendable {
     init(user: Int, tab: Int) {
         self.user = user
         self.tab = tab
+    }
+
+    func stateReceived() {
+        entries.withLockedValue { $0.ready = true }
     }
 
     func delivered(_ delivery: Delivery) {

@@ -1,3 +1,0 @@
-import Testing
-@testable import EngineIO
-@Test func placeholder() { #expect(true) }
