@@ -8,7 +8,7 @@ VENV_PY := $(VENV)/bin/python
 BIN_DIR ?= .build/debug
 export BIN_DIR
 
-.PHONY: deps build test compliance bench-protocol clean
+.PHONY: deps build run test compliance bench-protocol clean
 
 ## deps: install what the tests need (Debian packages as root, Python venv in .data/venv)
 deps:
@@ -18,11 +18,16 @@ deps:
 build:
 	swift build --build-tests
 
-## test: deps, one debug build, Swift tests, outside-in pytest suite, compliance suites
+## run: deps, PostgreSQL under .data/postgres (127.0.0.1:5433), build, migrate, seed, serve on :3000; Ctrl-C stops all
+run:
+	bash scripts/run.sh
+
+## test: deps, one debug build, Swift tests, outside-in pytest suite, service suite, compliance suites
 test: deps
 	swift build --build-tests
 	swift test --skip-build
 	$(VENV_PY) -m pytest tests/outside-in -q
+	$(VENV_PY) -m pytest tests/service -q
 	bash scripts/run-compliance.sh
 
 ## compliance: build, then the official socket.io-protocol / engine.io-protocol suites

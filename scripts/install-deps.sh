@@ -8,6 +8,7 @@
 #   Python packages (pip, into the venv .data/venv made with `python3 -m venv`):
 #     python-socketio[client]==5.*, aiohttp, websocket-client, requests,
 #     pytest, pytest-timeout                       -> tests/outside-in
+#     PyJWT                                        -> tests/service (forged/expired tokens)
 #
 # Environment: PYTHON (default python3) picks the interpreter for the venv;
 # VENV_DIR (default .data/venv) where the venv lives.
@@ -70,10 +71,10 @@ else
     "$PYTHON" -m venv "$VENV_DIR"
 fi
 
-PIP_PACKAGES=('python-socketio[client]==5.*' aiohttp websocket-client requests pytest pytest-timeout)
+PIP_PACKAGES=('python-socketio[client]==5.*' aiohttp websocket-client requests pytest pytest-timeout PyJWT)
 if "$VENV_PY" - <<'EOF' >/dev/null 2>&1
 import importlib.metadata as md
-import aiohttp, websocket, requests, pytest, pytest_timeout, socketio, engineio  # noqa: F401
+import aiohttp, websocket, requests, pytest, pytest_timeout, socketio, engineio, jwt  # noqa: F401
 assert md.version("python-socketio").split(".")[0] == "5"
 EOF
 then

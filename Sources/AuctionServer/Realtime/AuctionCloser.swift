@@ -12,10 +12,11 @@ struct AuctionCloser: Service {
     var interval: Duration = .milliseconds(500)
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        // Shutdown cancels the loop; that is the normal end, not an error.
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await self.closeDueAuctions()
-                try await Task.sleep(for: self.interval)
+                try? await Task.sleep(for: self.interval)
             }
         }
     }

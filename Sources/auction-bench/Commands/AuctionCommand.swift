@@ -150,7 +150,7 @@ struct AuctionCommand: AsyncParsableCommand {
         let tallies = loops.map { _ in AuctionTally() }
         let journals = (0..<tabCount).map { TabJournal(user: $0 / tabs, tab: $0 % tabs) }
         let census = ConnectionCensus()
-        let nonce = String(UInt64.random(in: 0...UInt64(UInt32.max)) ^ UInt64(startedAt.timeIntervalSince1970), radix: 36)
+        let nonce = String(UInt64.random(in: .min ... .max), radix: 36)
         let handshakeTimeout = client.handshakeTimeAmount
         let tabsPerUser = tabs
         let itemID = auction.id

@@ -161,7 +161,8 @@ struct ReportCommand: ParsableCommand {
         }
         for result in pgbenches {
             let latency = result.latency
-            lines.append("| pgbench, \(result.clients) clients, \(decimal(result.durationSeconds, places: 0)) s | accepted-bid transaction (\(result.script)) | \(decimal(result.tps, places: 1)) | \(ms(latency.p50Ms)) | \(ms(latency.p90Ms)) | \(ms(latency.p99Ms)) | \(ms(latency.maxMs)) | \(latency.count)\(result.failedTransactions > 0 ? " (\(result.failedTransactions) failed)" : "") |")
+            let pace = result.targetRatePerSecond.map { "scheduled at \(decimal($0, places: 1))/s" } ?? "flat out"
+            lines.append("| pgbench, \(result.clients) clients, \(decimal(result.durationSeconds, places: 0)) s, \(pace) | accepted-bid transaction (\(result.script)) | \(decimal(result.tps, places: 1)) | \(ms(latency.p50Ms)) | \(ms(latency.p90Ms)) | \(ms(latency.p99Ms)) | \(ms(latency.maxMs)) | \(latency.count)\(result.failedTransactions > 0 ? " (\(result.failedTransactions) failed)" : "") |")
         }
         return lines
     }

@@ -14,6 +14,9 @@ struct PgbenchResult: Codable, Sendable {
     var script: String
     var clients: Int
     var durationSeconds: Double
+    /// `pgbench -R`: transactions scheduled at this rate, latency counted from the scheduled
+    /// start (as auction-bench counts from the due time); nil when pgbench ran flat out.
+    var targetRatePerSecond: Double?
     var transactions: Int
     var failedTransactions: Int
     /// Excluding connection set-up, as pgbench reports it.

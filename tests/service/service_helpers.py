@@ -1,0 +1,534 @@
+"""Helpers of the service suite: the stack under test (a throwaway PostgreSQL plus one
+`auction serve`), REST calls from distinct loopback source addresses, token minting, and a
+python-socketio client that records every packet in the order it arrived.
+
+Every wait here is bounded; nothing blocks forever."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import engineio
+import jwt
+import requests
+import socketio
+from requests.adapters import HTTPAdapter
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+JWT_SECRET = "service-suite-secret-0123456789abcdef-0123456789abcdef-0123456789"  # 64+ bytes (HS512 test)
+ACCESS_TOKEN_TTL = 600
+SESSION_TTL = 1800
+ALLOWED_FOREIGN_ORIGIN = "http://allowed.test:8080"
+PASSWORD = "correct horse battery"
+WAIT = 5.0  # default seconds for one expected event
+
+
+def auction_binary() -> Path:
+    bin_dir = Path(os.environ.get("BIN_DIR", ".build/debug"))
+    if not bin_dir.is_absolute():
+        bin_dir = REPO_ROOT / bin_dir
+    return bin_dir / "auction"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+# --- the stack under test ------------------------------------------------------------------
+
+class Stack:
+    """A throwaway PostgreSQL (scripts/postgres.sh) and one `auction serve`, on free loopback ports."""
+
+    def __init__(self) -> None:
+        base = os.environ.get("TMPDIR", "/tmp")
+        self.workdir = Path(tempfile.mkdtemp(prefix="auction-service-test-", dir=base))
+        # The cluster runs as the postgres user when we are root: it must reach its data dir.
+        os.chmod(self.workdir, 0o755)
+        self.pg_dir = self.workdir / "pg"
+        self.pg_port = free_port()
+        self.port = free_port()
+        self.database_url = ""
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.workdir / "auction.log"
+        self._log = None
+
+    # URLs
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def own_origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=self.database_url,
+            PORT=str(self.port),
+            HOST="127.0.0.1",
+            JWT_SECRET=JWT_SECRET,
+            ACCESS_TOKEN_TTL=str(ACCESS_TOKEN_TTL),
+            SESSION_TTL=str(SESSION_TTL),
+            # The server's own origin (websocket-client sends it by default) and one test origin.
+            CORS_ORIGINS=f"{self.own_origin},http://localhost:{self.port},{ALLOWED_FOREIGN_ORIGIN}",
+            APP_ENV="development",
+        )
+        env.pop("REDIS_URL", None)
+        env.pop("COOKIE_SECURE", None)
+        return env
+
+    # PostgreSQL
+    def start_postgres(self) -> None:
+        out = subprocess.run(
+            ["bash", str(REPO_ROOT / "scripts/postgres.sh"), "start", str(self.pg_dir), str(self.pg_port)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"scripts/postgres.sh start failed ({out.returncode}):\n{out.stderr}{out.stdout}")
+        self.database_url = out.stdout.strip().splitlines()[-1]
+
+    def stop_postgres(self) -> None:
+        subprocess.run(
+            ["bash", str(REPO_ROOT / "scripts/postgres.sh"), "stop", str(self.pg_dir)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        )
+
+    def psql(self, sql: str) -> str:
+        out = subprocess.run(
+            ["psql", self.database_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql],
+            capture_output=True, text=True, timeout=30, env={**os.environ, "PGCONNECT_TIMEOUT": "5"},
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"psql failed: {out.stderr}")
+        return out.stdout.strip()
+
+    # the service
+    def run_command(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(auction_binary()), *args], cwd=REPO_ROOT, env=self.env(),
+            capture_output=True, text=True, timeout=timeout,
+        )
+
+    def start_server(self, timeout: float = 60) -> None:
+        binary = auction_binary()
+        if not binary.exists():
+            raise RuntimeError(f"{binary} does not exist: build it first (swift build --product auction)")
+        self._log = open(self.log_path, "ab")
+        cmd = [str(binary), "serve", "--port", str(self.port)]
+        self._log.write(("$ " + " ".join(cmd) + "\n").encode())
+        self._log.flush()
+        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=self.env(), stdin=subprocess.DEVNULL,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"auction serve exited with {self.proc.returncode}:\n{self.log_text()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"auction serve did not answer /healthz within {timeout} s:\n{self.log_text()}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop_server(self) -> int | None:
+        """Stops the server; returns its exit status if it had exited by itself."""
+        if self.proc is None:
+            return None
+        early = self.proc.poll()
+        if early is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self._log:
+            self._log.close()
+        return early
+
+    def log_text(self, limit: int = 30000) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return text[-limit:]
+
+    def cleanup(self) -> None:
+        self.stop_server()
+        self.stop_postgres()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# --- REST --------------------------------------------------------------------------------
+
+class SourceAddressAdapter(HTTPAdapter):
+    def __init__(self, source: str, **kw):
+        self._source = source
+        super().__init__(**kw)
+
+    def init_poolmanager(self, *args, **kw):
+        kw["source_address"] = (self._source, 0)
+        return super().init_poolmanager(*args, **kw)
+
+
+_addresses = itertools.count(1)
+
+
+def fresh_source_ip() -> str:
+    """A loopback address not used before in this run: login limits count per client address."""
+    n = next(_addresses)
+    return f"127.77.{(n // 250) % 250}.{n % 250 + 1}"
+
+
+class Api:
+    def __init__(self, stack: Stack):
+        self.stack = stack
+
+    def call(self, method: str, path: str, *, token: str | None = None, cookie: str | None = None,
+             source_ip: str | None = None, timeout: float = 15, **kw) -> requests.Response:
+        headers = dict(kw.pop("headers", {}) or {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if cookie is not None:
+            headers["Cookie"] = cookie
+        with requests.Session() as s:
+            if source_ip:
+                s.mount("http://", SourceAddressAdapter(source_ip))
+            return s.request(method, self.stack.url + path, headers=headers, timeout=timeout, **kw)
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, **kw) -> requests.Response:
+        return self.call("POST", path, **kw)
+
+
+def set_cookies(response) -> list[str]:
+    """Every Set-Cookie header line of a requests/urllib3 response, unmerged."""
+    raw = getattr(response, "raw", None)
+    if raw is not None and hasattr(raw.headers, "getlist"):
+        return list(raw.headers.getlist("Set-Cookie"))
+    value = response.headers.get("Set-Cookie")
+    return [value] if value else []
+
+
+def parse_cookie(line: str) -> tuple[str, str, dict[str, str]]:
+    """'name=value; Path=/; HttpOnly' -> (name, value, {'path': '/', 'httponly': ''})."""
+    parts = [p.strip() for p in line.split(";")]
+    name, _, value = parts[0].partition("=")
+    attrs = {}
+    for p in parts[1:]:
+        k, _, v = p.partition("=")
+        attrs[k.strip().lower()] = v.strip()
+    return name.strip(), value.strip(), attrs
+
+
+def error_code(response: requests.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return body["error"].get("code")
+    return None
+
+
+def assert_error(response: requests.Response, status: int, code: str) -> None:
+    assert response.status_code == status, f"expected {status} {code}, got {response.status_code}: {response.text[:500]}"
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"].get("message"), str) and body["error"]["message"], body
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    name: str
+    password: str
+    token: str = ""
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@service-test.example"
+
+
+def register(api: Api, name: str | None = None, email: str | None = None, password: str = PASSWORD) -> User:
+    email = email or unique_email()
+    name = name or f"User {uuid.uuid4().hex[:6]}"
+    r = api.post("/auth/register", json={"email": email, "name": name, "password": password})
+    assert r.status_code == 201, r.text
+    u = r.json()["user"]
+    return User(id=u["id"], email=u["email"], name=u["name"], password=password)
+
+
+def login(api: Api, user: User) -> User:
+    r = api.post("/auth/login", json={"email": user.email, "password": user.password}, source_ip=fresh_source_ip())
+    assert r.status_code == 200, r.text
+    user.token = r.json()["accessToken"]
+    return user
+
+
+def new_user(api: Api, name: str | None = None) -> User:
+    return login(api, register(api, name=name))
+
+
+def new_item(api: Api, seller: User, *, starting: int = 100, increment: int = 10,
+             ends_in: float = 3600, title: str | None = None) -> dict:
+    ends_at = now_utc() + timedelta(seconds=ends_in)
+    body = {
+        "title": title or f"Item {uuid.uuid4().hex[:8]}",
+        "description": "made by the service suite",
+        "startingPrice": starting,
+        "minIncrement": increment,
+        "endsAt": rfc3339(ends_at),
+    }
+    r = api.post("/items", json=body, token=seller.token)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def mint_token(sub: str, *, secret: str = JWT_SECRET, exp_in: float = 600, algorithm: str = "HS256",
+               **extra) -> str:
+    now = int(time.time())
+    claims = {"sub": sub, "iat": now, "exp": int(now + exp_in), "jti": uuid.uuid4().hex, **extra}
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def alg_none_token(sub: str) -> str:
+    import base64
+
+    def b64(obj) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    return b64({"alg": "none", "typ": "JWT"}) + "." + b64(
+        {"sub": sub, "iat": now, "exp": now + 600, "jti": uuid.uuid4().hex}) + "."
+
+
+# --- Socket.IO ------------------------------------------------------------------------------
+
+ENGINE_CLOSE = "<engine.io close packet>"
+
+
+@dataclass
+class Received:
+    seq: int
+    name: str
+    data: Any
+    at: float
+
+
+class SioClient:
+    """A python-socketio client that records every EVENT packet in arrival order.
+
+    python-socketio runs each event handler in its own thread, so handler order is not
+    arrival order; this client hooks the Engine.IO receive path (the transport's read loop,
+    one packet at a time) to keep the true order."""
+
+    def __init__(self, stack: Stack, *, token: str | None = None, cookie: str | None = None,
+                 headers: dict[str, str] | None = None):
+        self.stack = stack
+        self.sio = socketio.Client(reconnection=False, request_timeout=10)
+        self.headers = dict(headers or {})
+        if token is not None:
+            self.headers["Authorization"] = f"Bearer {token}"
+        if cookie is not None:
+            self.headers["Cookie"] = cookie
+        self.cond = threading.Condition()
+        self.received: list[Received] = []
+        self.connect_errors: list[Any] = []
+        self._seq = itertools.count()
+        original = self.sio.eio._receive_packet
+
+        def receive(pkt):
+            if pkt.packet_type == engineio.packet.MESSAGE and isinstance(pkt.data, str):
+                self._record(pkt.data)
+            elif pkt.packet_type == engineio.packet.CLOSE:
+                with self.cond:
+                    self.received.append(Received(next(self._seq), ENGINE_CLOSE, None, time.monotonic()))
+                    self.cond.notify_all()
+            return original(pkt)
+
+        self.sio.eio._receive_packet = receive
+
+        @self.sio.on("connect_error")
+        def _connect_error(data=None):
+            with self.cond:
+                self.connect_errors.append(data)
+                self.cond.notify_all()
+
+    def _record(self, text: str) -> None:
+        # Socket.IO v5 EVENT on the main namespace: 2[<ack id>]["name", data...]
+        if not text.startswith("2"):
+            return
+        rest = text[1:]
+        if rest.startswith("/"):
+            return
+        i = 0
+        while i < len(rest) and rest[i].isdigit():
+            i += 1
+        try:
+            args = json.loads(rest[i:])
+        except ValueError:
+            return
+        if not isinstance(args, list) or not args:
+            return
+        with self.cond:
+            self.received.append(Received(next(self._seq), args[0], args[1] if len(args) > 1 else None,
+                                          time.monotonic()))
+            self.cond.notify_all()
+
+    def connect(self, *, item_id: str | None = None, last_bid_id: str | None = None,
+                transports: list[str] | None = None, query: str = "", auth: dict | None = None,
+                wait_state: bool = True) -> "SioClient":
+        if auth is None:
+            auth = {}
+            if item_id is not None:
+                auth["itemId"] = item_id
+            if last_bid_id is not None:
+                auth["lastBidId"] = last_bid_id
+        url = self.stack.url + (("?" + query) if query else "")
+        self.sio.connect(url, headers=self.headers, auth=auth, transports=transports or ["websocket"],
+                         wait_timeout=WAIT)
+        if wait_state:
+            assert self.wait_event("auction:state"), "no auction:state after connecting"
+        return self
+
+    # events
+    def events(self, name: str) -> list[Any]:
+        with self.cond:
+            return [r.data for r in self.received if r.name == name]
+
+    def wait_event(self, name: str, predicate: Callable[[Any], bool] = lambda _: True,
+                   timeout: float = WAIT) -> Any:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for r in self.received:
+                    if r.name == name and predicate(r.data):
+                        return r.data
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+    def saw(self, name: str, timeout: float = WAIT) -> bool:
+        """True once a packet named `name` arrived (for payload-less ones such as ENGINE_CLOSE)."""
+        return len(self.wait_count(name, 1, timeout)) >= 1
+
+    def wait_count(self, name: str, count: int, timeout: float = WAIT) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                found = [r.data for r in self.received if r.name == name]
+                left = deadline - time.monotonic()
+                if len(found) >= count or left <= 0:
+                    return found
+                self.cond.wait(left)
+
+    def bid_events(self) -> list[dict]:
+        return self.events("bid")
+
+    def state(self) -> dict | None:
+        found = self.events("auction:state")
+        return found[0] if found else None
+
+    # bidding
+    def bid(self, item_id: Any, price: Any = None, *, client_bid_id: Any = None, timeout: float = 10,
+            payload: Any = ..., raw_payload: bool = False) -> Any:
+        if raw_payload:
+            data = payload
+        else:
+            data = {"itemId": item_id, "price": price}
+            if client_bid_id is not None:
+                data["clientBidId"] = client_bid_id
+        return self.sio.call("bid", data, timeout=timeout)
+
+    def bid_retrying(self, item_id: str, price: int, *, client_bid_id: str | None = None,
+                     timeout: float = 20) -> Any:
+        """A bid that waits out RATE_LIMITED answers (bounded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ack = self.bid(item_id, price, client_bid_id=client_bid_id)
+            if not (isinstance(ack, dict) and ack.get("ok") is False and ack["error"]["code"] == "RATE_LIMITED"):
+                return ack
+            if time.monotonic() > deadline:
+                return ack
+            time.sleep(0.15)
+
+    def close(self) -> None:
+        try:
+            self.sio.disconnect()
+        except Exception:
+            pass
+        try:
+            self.sio.shutdown()
+        except Exception:
+            pass
+
+
+def assert_ok_ack(ack: Any) -> dict:
+    assert isinstance(ack, dict) and ack.get("ok") is True, f"expected an ok ack, got {ack!r}"
+    return ack["bid"]
+
+
+def assert_error_ack(ack: Any, code: str) -> None:
+    assert isinstance(ack, dict), f"expected an error ack {code}, got {ack!r}"
+    assert ack.get("ok") is False, f"expected an error ack {code}, got {ack!r}"
+    assert isinstance(ack.get("error"), dict), ack
+    assert ack["error"].get("code") == code, f"expected {code}, got {ack!r}"
+    assert isinstance(ack["error"].get("message"), str) and ack["error"]["message"], ack
