@@ -97,6 +97,18 @@ let package = Package(
             ]
         ),
         .target(name: "AuctionCore"),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                "CHiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "AuctionServer",
             dependencies: [
@@ -125,6 +137,7 @@ let package = Package(
         ),
         .testTarget(name: "AuctionCoreTests", dependencies: ["AuctionCore"]),
         .testTarget(name: "AuctionServerTests", dependencies: ["AuctionServer"]),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
         .testTarget(name: "EngineIOTests", dependencies: ["EngineIO"]),
         .testTarget(name: "SocketIOTests", dependencies: ["SocketIO"]),
     ]

@@ -1,0 +1,55 @@
+import NIOCore
+import NIOPosix
+
+/// One TCP connection to Redis.
+final class RedisConnection: Sendable {
+    let channel: any Channel
+    static let commandTimeout: TimeAmount = .seconds(2)
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    static func connect(
+        host: String,
+        port: Int,
+        group: any EventLoopGroup,
+        onMessage: (@Sendable (RedisPubSubMessage) -> Void)?
+    ) async throws -> RedisConnection {
+        let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(.seconds(1))
+            .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(onMessage: onMessage))
+                }
+            }
+            .connect(host: host, port: port)
+            .get()
+        return RedisConnection(channel: channel)
+    }
+
+    /// Sends one command and waits for its reply. A reply slower than the command timeout
+    /// closes the connection (a hung Redis is treated like a dead one and reconnected).
+    func send(_ arguments: [[UInt8]]) async throws -> RESPValue {
+        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
+        let channel = self.channel
+        let timer = channel.eventLoop.scheduleTask(in: Self.commandTimeout) {
+            channel.close(promise: nil)
+        }
+        promise.futureResult.whenComplete { _ in timer.cancel() }
+        channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise), promise: nil)
+        do {
+            return try await promise.futureResult.get()
+        } catch RedisError.connectionClosed where !channel.isActive {
+            throw RedisError.connectionClosed
+        }
+    }
+
+    var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}
