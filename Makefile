@@ -8,7 +8,7 @@ VENV_PY := $(VENV)/bin/python
 BIN_DIR ?= .build/debug
 export BIN_DIR
 
-.PHONY: deps build run test compliance bench-protocol clean
+.PHONY: deps build run test compliance bench-protocol bench-service clean
 
 ## deps: install what the tests need (Debian packages as root, Python venv in .data/venv)
 deps:
@@ -37,6 +37,10 @@ compliance: build
 ## bench-protocol: protocol benchmark (release build; see bench/protocol.sh)
 bench-protocol:
 	bash bench/protocol.sh
+
+## bench-service: auction service end to end vs its bid transaction in pgbench (release build; see bench/service.sh)
+bench-service:
+	bash bench/service.sh
 
 ## clean: remove build products and test scratch (keeps the venv in .data/venv)
 clean:

@@ -97,6 +97,16 @@ let package = Package(
             ]
         ),
         .target(name: "AuctionCore"),
+        .target(
+            name: "SocketIORedis",
+            dependencies: [
+                "SocketIO",
+                "RedisClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .target(
             name: "RedisClient",
@@ -138,6 +148,7 @@ let package = Package(
         .testTarget(name: "AuctionCoreTests", dependencies: ["AuctionCore"]),
         .testTarget(name: "AuctionServerTests", dependencies: ["AuctionServer"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
+        .testTarget(name: "SocketIORedisTests", dependencies: ["SocketIORedis"]),
         .testTarget(name: "EngineIOTests", dependencies: ["EngineIO"]),
         .testTarget(name: "SocketIOTests", dependencies: ["SocketIO"]),
     ]

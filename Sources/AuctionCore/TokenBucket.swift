@@ -15,6 +15,11 @@ public struct TokenBucket: Sendable, Equatable {
         self.updated = now
     }
 
+    /// True when the bucket would be full at `now`: forgetting it changes nothing.
+    public func isFull(at now: Date) -> Bool {
+        tokens + max(0, now.timeIntervalSince(updated)) * rate >= capacity
+    }
+
     /// Takes one token if there is one.
     public mutating func take(at now: Date) -> Bool {
         let elapsed = max(0, now.timeIntervalSince(updated))

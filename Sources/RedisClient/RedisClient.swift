@@ -17,7 +17,7 @@ public final class RedisClient: Service, Sendable {
     let logger: Logger
     /// Redis I/O has its own event loop, so its timers never share a heap with thousands of
     /// Socket.IO session timers.
-    private let group: MultiThreadedEventLoopGroup
+    let group: MultiThreadedEventLoopGroup
 
     private struct State {
         var command: RedisConnection?
@@ -146,6 +146,8 @@ public final class RedisClient: Service, Sendable {
 
     private var isStopped: Bool { state.withLockedValue { $0.stopped } }
 
+    var currentCommandConnection: RedisConnection? { state.withLockedValue { $0.command } }
+
     /// Keeps one connection up: connect, prepare, wait for it to close, back off, again.
     private func maintain(subscriber: Bool) async {
         let role = subscriber ? "subscriber" : "command"
@@ -198,5 +200,18 @@ public final class RedisClient: Service, Sendable {
 
     static func arguments(_ words: String...) -> [[UInt8]] {
         words.map { Array($0.utf8) }
+    }
+}
+
+extension RedisClient {
+    /// Writes a PUBLISH now, in call order with every other command of this client, and returns
+    /// the future of its reply. Callers that must keep their messages in order across Redis
+    /// (one broadcast after another) call this synchronously, one after the other.
+    public func publishInOrder(_ payload: [UInt8], to channel: String) -> EventLoopFuture<RESPValue> {
+        let arguments = [Array("PUBLISH".utf8), Array(channel.utf8), payload]
+        guard let connection = currentCommandConnection, connection.channel.isActive else {
+            return group.next().makeFailedFuture(RedisError.notConnected)
+        }
+        return connection.write(arguments)
     }
 }

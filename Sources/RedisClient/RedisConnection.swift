@@ -33,6 +33,11 @@ final class RedisConnection: Sendable {
     /// Sends one command and waits for its reply. A reply slower than the command timeout
     /// closes the connection (a hung Redis is treated like a dead one and reconnected).
     func send(_ arguments: [[UInt8]]) async throws -> RESPValue {
+        try await write(arguments).get()
+    }
+
+    /// Writes the command now (commands leave in call order) and returns the reply's future.
+    func write(_ arguments: [[UInt8]]) -> EventLoopFuture<RESPValue> {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
         let channel = self.channel
         let timer = channel.eventLoop.scheduleTask(in: Self.commandTimeout) {
@@ -40,11 +45,7 @@ final class RedisConnection: Sendable {
         }
         promise.futureResult.whenComplete { _ in timer.cancel() }
         channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise), promise: nil)
-        do {
-            return try await promise.futureResult.get()
-        } catch RedisError.connectionClosed where !channel.isActive {
-            throw RedisError.connectionClosed
-        }
+        return promise.futureResult
     }
 
     var closeFuture: EventLoopFuture<Void> { channel.closeFuture }

@@ -17,7 +17,7 @@ public final class RateLimiter: Sendable {
 
     public func allow(_ key: String, now: Date = Date()) -> Bool {
         buckets.withLockedValue { buckets in
-            if buckets.count > 50_000 { buckets.removeAll(keepingCapacity: true) }
+            if buckets.count > 50_000 { buckets = buckets.filter { !$0.value.isFull(at: now) } }
             var bucket = buckets[key] ?? TokenBucket(capacity: capacity, rate: rate, now: now)
             let allowed = bucket.take(at: now)
             buckets[key] = bucket

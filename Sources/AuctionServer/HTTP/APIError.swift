@@ -59,6 +59,9 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as APIError where error == .rateLimited {
+            // Login attempts refill one every 6 s.
+            return error.response(headers: [.retryAfter: "6"])
         } catch let error as APIError {
             return error.response()
         } catch is StorageUnavailable {

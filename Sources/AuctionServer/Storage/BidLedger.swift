@@ -30,6 +30,7 @@ public struct AuctionClosing: Sendable, Equatable {
 public struct BidLedger: Sendable {
     let database: Database
     let logger: Logger
+    private let turns = ItemTurns()
 
     public init(database: Database, logger: Logger) {
         self.database = database
@@ -53,15 +54,22 @@ public struct BidLedger: Sendable {
         let logger = self.logger
         let outcome: Outcome
         do {
-            outcome = try await database.withConnection { connection in
-                try await Self.locked(itemKey, on: connection, logger: logger) {
-                    let outcome = try await Self.transact(request, itemKey: itemKey, bidder: bidder, bidderKey: bidderKey, on: connection, logger: logger)
-                    if case .placed(let placement) = outcome, !placement.isReplay {
-                        await publish(placement)
+            if let rejection = try await precheck(request, itemKey: itemKey, bidderKey: bidderKey) {
+                throw rejection
+            }
+            outcome = try await turns.withTurn(itemKey) {
+                try await database.withConnection { connection in
+                    try await Self.locked(itemKey, on: connection, logger: logger) {
+                        let outcome = try await Self.transact(request, itemKey: itemKey, bidder: bidder, bidderKey: bidderKey, on: connection, logger: logger)
+                        if case .placed(let placement) = outcome, !placement.isReplay {
+                            await publish(placement)
+                        }
+                        return outcome
                     }
-                    return outcome
                 }
             }
+        } catch let rejection as BidRejection {
+            throw rejection
         } catch {
             logger.warning("bid not recorded: storage unavailable", metadata: ["error": "\(error)"])
             throw .unavailable
@@ -100,6 +108,40 @@ public struct BidLedger: Sendable {
                 if let closing { await publish(closing) }
                 return closing
             }
+        }
+    }
+
+    /// Refuses, without any lock, a bid that cannot win: the current price only rises while an
+    /// auction is open, so a bid below the minimum now stays below it. Retries of an accepted bid
+    /// (a known clientBidId) always take the full path to get their first answer back.
+    private func precheck(_ request: BidRequest, itemKey: Int64, bidderKey: Int64) async throws -> BidRejection? {
+        let logger = self.logger
+        return try await database.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT i.starting_price, i.min_increment, i.current_price, i.highest_bidder_id, i.ends_at, i.status, now(),
+                       EXISTS (SELECT 1 FROM bids b WHERE b.bidder_id = \(bidderKey) AND b.client_bid_id = \(request.clientBidId))
+                FROM items i WHERE i.id = \(itemKey)
+                """,
+                logger: logger
+            )
+            for try await (starting, increment, current, leader, endsAt, status, now, isRetry) in rows.decode(
+                (Int64, Int64, Int64, Int64?, Date, String, Date, Bool).self
+            ) {
+                if isRetry { return nil }
+                let item = AuctionItem(
+                    id: request.itemId,
+                    startingPrice: starting,
+                    minIncrement: increment,
+                    currentPrice: current,
+                    highestBidder: leader.map { Bidder(id: String($0), name: "") },
+                    endsAt: endsAt,
+                    status: AuctionStatus(rawValue: status) ?? .closed
+                )
+                if case .failure(let rejection) = BidRules.evaluate(price: request.price, for: item, at: now) { return rejection }
+                return nil
+            }
+            return .itemNotFound
         }
     }
 

@@ -64,6 +64,10 @@ public protocol Adapter: Sendable {
 
     /// Sends a packet to every matching socket (cluster-wide unless `flags.local`).
     func broadcast(_ packet: SocketIOPacket, options: BroadcastOptions)
+    /// Like ``broadcast(_:options:)``, returning once the packet can no longer be overtaken by a
+    /// later broadcast from any server (for a cluster adapter: once the bus accepted it). Use it
+    /// where the order of broadcasts across servers matters.
+    func broadcastInOrder(_ packet: SocketIOPacket, options: BroadcastOptions) async
     /// Sends a packet that asks for acks; `clientCount` reports how many sockets were reached
     /// (it may be called more than once, once per server), `ack` receives each response.
     func broadcastWithAck(
@@ -84,4 +88,10 @@ public protocol Adapter: Sendable {
     /// How many servers share this namespace, this one included.
     func serverCount() async -> Int
     func close() async
+}
+
+extension Adapter {
+    public func broadcastInOrder(_ packet: SocketIOPacket, options: BroadcastOptions) async {
+        broadcast(packet, options: options)
+    }
 }

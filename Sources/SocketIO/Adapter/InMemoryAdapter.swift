@@ -41,6 +41,11 @@ public final class InMemoryAdapter: Adapter {
         state.members[room] = members.isEmpty ? nil : members
     }
 
+    /// Every room with a local socket in it, socket id rooms included.
+    public var allRooms: Set<String> {
+        rooms.withLockedValue { Set($0.members.keys) }
+    }
+
     public func socketRooms(_ socketID: String) -> Set<String>? {
         rooms.withLockedValue { $0.socketRooms[socketID] }
     }

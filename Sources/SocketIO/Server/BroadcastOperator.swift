@@ -62,6 +62,12 @@ public struct BroadcastOperator: Sendable {
         namespace.adapter.broadcast(packet, options: options)
     }
 
+    /// Emits, returning once no later broadcast of any server can overtake this one.
+    public func emitInOrder(_ event: String, _ args: JSONValue...) async {
+        let packet = SocketIOPacket.event(event, args, namespace: namespace.name)
+        await namespace.adapter.broadcastInOrder(packet, options: options)
+    }
+
     /// Emits and waits for every reached socket to acknowledge, or for the timeout
     /// (set with ``timeout(_:)``, 10 s when unset).
     public func emitWithAck(_ event: String, _ args: JSONValue...) async -> BroadcastAcks {
@@ -167,10 +173,11 @@ private final class AckCollector: Sendable {
 }
 
 /// Ack ids, unique in the process so socket-level and broadcast acks never collide.
-enum AckID {
+/// Ack ids, unique in the process; cluster adapters draw local ids for remote broadcasts here.
+public enum AckID {
     private static let counter = NIOLockedValueBox(0)
 
-    static func next() -> Int {
+    public static func next() -> Int {
         counter.withLockedValue { value in
             value = value == Int(Int32.max) ? 0 : value + 1
             return value

@@ -4,7 +4,9 @@ import NIOConcurrencyHelpers
 public final class Namespace: Sendable {
     public typealias Middleware = @Sendable (Socket) async throws -> Void
     public typealias ConnectionHandler = @Sendable (Socket) async -> Void
-    public typealias ServerSideHandler = @Sendable ([JSONValue]) async -> Void
+    /// Handles an event from another server; a non-nil result answers a request that asked for
+    /// an acknowledgement.
+    public typealias ServerSideHandler = @Sendable ([JSONValue]) async -> JSONValue?
 
     public let name: String
     public let server: SocketIOServer
@@ -81,10 +83,17 @@ public final class Namespace: Sendable {
     // MARK: Internals
 
     /// Called by a cluster adapter when another server sent a server-side event.
-    public func receiveServerSideEmit(_ args: [JSONValue]) async {
-        guard let event = args.first?.stringValue else { return }
+    /// Returns the first non-nil answer of the handlers, for requests that want one.
+    @discardableResult
+    public func receiveServerSideEmit(_ args: [JSONValue]) async -> JSONValue? {
+        guard let event = args.first?.stringValue else { return nil }
         let list = handlers.withLockedValue { $0.serverSide[event] ?? [] }
-        for handler in list { await handler(Array(args.dropFirst())) }
+        var answer: JSONValue?
+        for handler in list {
+            let result = await handler(Array(args.dropFirst()))
+            if answer == nil { answer = result }
+        }
+        return answer
     }
 
     func runMiddleware(_ socket: Socket) async throws {
