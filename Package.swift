@@ -78,6 +78,8 @@ let package = Package(
             name: "socketio-bench-server",
             dependencies: [
                 "SocketIO",
+                "SocketIORedis",
+                "RedisClient",
                 "EngineIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -124,6 +126,8 @@ let package = Package(
             dependencies: [
                 "AuctionCore",
                 "SocketIO",
+                "SocketIORedis",
+                "RedisClient",
                 "EngineIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),

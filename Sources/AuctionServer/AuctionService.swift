@@ -6,8 +6,10 @@ import Logging
 import Metrics
 import NIOConcurrencyHelpers
 import Prometheus
+import RedisClient
 import ServiceLifecycle
 import SocketIO
+import SocketIORedis
 
 /// One instance of the auction service: REST routes, the Socket.IO gateway at `/socket.io/`,
 /// the auction closer, and the PostgreSQL pool, run as one service group.
@@ -17,8 +19,10 @@ public struct AuctionService: Sendable {
     public let io: SocketIOServer
     let application: Application<RouterResponder<AppRequestContext>>
     let closer: AuctionCloser
+    /// Present when `REDIS_URL` is set: sessions and broadcasts are then shared by every instance.
+    public let redis: RedisClient?
 
-    public init(configuration: ServiceConfiguration, logger: Logger) async {
+    public init(configuration: ServiceConfiguration, logger: Logger) async throws {
         let metrics = MetricsBootstrap.registry()
         let database = Database(url: configuration.databaseURL, logger: logger)
         let users = UserRepository(database: database, logger: logger)
@@ -26,13 +30,18 @@ public struct AuctionService: Sendable {
         let ledger = BidLedger(database: database, logger: logger)
         let tokens = await AccessTokens(secret: configuration.jwtSecret, lifetime: TimeInterval(configuration.accessTokenTTL))
         let authenticator = Authenticator(tokens: tokens, users: users)
-        let sessions: any SessionStore = InMemorySessionStore()
+        let redis = try configuration.redisURL.map { try RedisClient(url: RedisURL($0), logger: logger) }
+        let sessions: any SessionStore = redis.map { RedisSessionStore(redis: $0) } ?? InMemorySessionStore()
         let handshake = HandshakeGuard(authenticator: authenticator, sessions: sessions, configuration: configuration, logger: logger)
 
         var engine = EngineConfiguration(path: "/socket.io/", cors: .origins(configuration.corsOrigins))
         engine.allowRequest = { await handshake.allow($0) }
         engine.initialHeaders = { await handshake.initialHeaders($0, $1) }
-        let io = SocketIOServer(configuration: SocketIOConfiguration(engine: engine), logger: logger)
+        var socketIO = SocketIOConfiguration(engine: engine)
+        if let redis {
+            socketIO.adapterFactory = { RedisAdapter(namespace: $0, redis: redis, logger: logger) }
+        }
+        let io = SocketIOServer(configuration: socketIO, logger: logger)
         let gateway = AuctionGateway(
             namespace: io.of("/"),
             items: items,
@@ -56,11 +65,14 @@ public struct AuctionService: Sendable {
             configuration: configuration
         ).register(on: router)
         ItemRoutes(items: items, authenticator: authenticator).register(on: router)
-        HealthRoutes(database: database, redisReachable: nil, metrics: metrics).register(on: router)
+        var redisReachable: (@Sendable () async -> Bool)?
+        if let redis { redisReachable = { await redis.ping() } }
+        HealthRoutes(database: database, redisReachable: redisReachable, metrics: metrics).register(on: router)
 
         self.configuration = configuration
         self.database = database
         self.io = io
+        self.redis = redis
         self.closer = AuctionCloser(items: items, ledger: ledger, gateway: gateway, logger: logger)
         self.application = Application(
             router: router,
@@ -75,12 +87,12 @@ public struct AuctionService: Sendable {
     public func run(logger: Logger) async throws {
         let group = ServiceGroup(
             configuration: .init(
-                services: [
+                services: (redis.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [ServiceGroupConfiguration.ServiceConfiguration]([
                     .init(service: database),
                     .init(service: closer),
                     .init(service: application),
                     .init(service: io),
-                ],
+                ]),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

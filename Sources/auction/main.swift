@@ -44,7 +44,7 @@ struct Serve: AsyncParsableCommand {
         if configuration.usesDevelopmentSecret {
             logger.warning("JWT_SECRET is not set: using the DEVELOPMENT secret. Never do this in production.")
         }
-        let service = await AuctionService(configuration: configuration, logger: logger)
+        let service = try await AuctionService(configuration: configuration, logger: logger)
         logger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)"])
         try await service.run(logger: logger)
     }

@@ -2,8 +2,10 @@ import ArgumentParser
 import EngineIO
 import Hummingbird
 import Logging
+import RedisClient
 import ServiceLifecycle
 import SocketIO
+import SocketIORedis
 
 /// The minimal benchmark application, the same one every peer server is given: join the room
 /// named by the handshake query `room`; on `bid` (an object) ack `{ok: true}` and broadcast
@@ -19,10 +21,15 @@ struct BenchServer: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
-        if redis != nil {
-            throw ValidationError("--redis needs the Redis adapter, which this build does not have yet")
+        var configuration = SocketIOConfiguration(engine: EngineConfiguration(path: "/socket.io/", cors: .anyOrigin))
+        var services: [any Service] = []
+        if let redis {
+            let client = RedisClient(url: try RedisURL(redis), logger: logger)
+            let adapterLogger = logger
+            configuration.adapterFactory = { RedisAdapter(namespace: $0, redis: client, logger: adapterLogger) }
+            services.append(client)
         }
-        let io = SocketIOServer(configuration: SocketIOConfiguration(engine: EngineConfiguration(path: "/socket.io/", cors: .anyOrigin)), logger: logger)
+        let io = SocketIOServer(configuration: configuration, logger: logger)
         let main = io.of("/")
         main.onConnection { socket in
             let room = socket.handshake.query["room"]
@@ -45,7 +52,11 @@ struct BenchServer: AsyncParsableCommand {
         // Services shut down in reverse order: Socket.IO closes its sessions (answering held
         // polls) before the HTTP server drains.
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: app), .init(service: io)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(
+                services: services.map { .init(service: $0) } + [.init(service: app), .init(service: io)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
         )
         try await group.run()
     }

@@ -24,7 +24,7 @@ struct AuctionCloser: Service {
     func closeDueAuctions() async {
         do {
             for itemKey in try await items.dueForClosing(limit: 100) {
-                if let closing = try await ledger.closeIfDue(itemKey: itemKey, publish: { gateway.publish($0) }) {
+                if let closing = try await ledger.closeIfDue(itemKey: itemKey, publish: { await gateway.publish($0) }) {
                     logger.info("auction closed", metadata: ["item": "\(closing.itemId)", "price": "\(closing.price)"])
                 }
             }

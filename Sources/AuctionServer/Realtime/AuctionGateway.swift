@@ -122,7 +122,7 @@ struct AuctionGateway: Sendable {
         guard bidLimiter.allow(bidder.id) else { return .failure(.rateLimited) }
         do {
             let placement = try await ledger.place(request, bidder: bidder) { placement in
-                self.publish(placement)
+                await self.publish(placement)
             }
             return .success(placement)
         } catch {
@@ -131,21 +131,22 @@ struct AuctionGateway: Sendable {
     }
 
     /// Every socket of the room gets exactly one `bid` event: the bidder's own sockets the `mine`
-    /// one, everyone else the other.
-    func publish(_ placement: Placement) {
+    /// one, everyone else the other. Called under the item's lock; the emits return only once no
+    /// later bid's broadcast can overtake them on any instance.
+    func publish(_ placement: Placement) async {
         let bid = placement.bid
         let room = Self.itemRoom(bid.itemId)
         let own = Self.ownRoom(itemID: bid.itemId, userID: bid.bidder.id)
         let bidJSON = JSONValue(encoding: bid)
-        namespace.to(own).emit("bid", ["bid": bidJSON, "mine": true, "text": .string("You bid \(bid.price)")])
-        namespace.to(room).except(own).emit("bid", ["bid": bidJSON, "mine": false, "text": .string("\(bid.bidder.name): \(bid.price)")])
+        await namespace.to(own).emitInOrder("bid", ["bid": bidJSON, "mine": true, "text": .string("You bid \(bid.price)")])
+        await namespace.to(room).except(own).emitInOrder("bid", ["bid": bidJSON, "mine": false, "text": .string("\(bid.bidder.name): \(bid.price)")])
         if let extended = placement.extendedTo {
-            namespace.to(room).emit("auction:extended", ["itemId": .string(bid.itemId), "endsAt": .date(extended)])
+            await namespace.to(room).emitInOrder("auction:extended", ["itemId": .string(bid.itemId), "endsAt": .date(extended)])
         }
     }
 
-    func publish(_ closing: AuctionClosing) {
-        namespace.to(Self.itemRoom(closing.itemId)).emit(
+    func publish(_ closing: AuctionClosing) async {
+        await namespace.to(Self.itemRoom(closing.itemId)).emitInOrder(
             "auction:closed",
             [
                 "itemId": .string(closing.itemId),
