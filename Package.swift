@@ -68,6 +68,8 @@ let package = Package(
             name: "socketio-demo-server",
             dependencies: [
                 "SocketIO",
+                "SocketIORedis",
+                "RedisClient",
                 "EngineIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

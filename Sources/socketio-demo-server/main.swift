@@ -3,8 +3,10 @@ import EngineIO
 import Hummingbird
 import Logging
 import NIOCore
+import RedisClient
 import ServiceLifecycle
 import SocketIO
+import SocketIORedis
 
 /// A small application on the protocol library: rooms, broadcasts, acks both ways, binary,
 /// middleware and server-side disconnects. The outside-in test suite drives it.
@@ -17,23 +19,31 @@ struct DemoServer: AsyncParsableCommand {
     @Option(name: .customLong("ping-interval"), help: "Milliseconds.") var pingInterval = 25_000
     @Option(name: .customLong("ping-timeout"), help: "Milliseconds.") var pingTimeout = 20_000
     @Option(name: .customLong("max-payload"), help: "Bytes.") var maxPayload = 1_000_000
+    @Option(help: "Redis URL: share rooms and broadcasts with other instances through the Redis adapter.") var redis: String?
+    @Option(help: "Name of this instance, reported by cluster events.") var name = "demo"
 
     func run() async throws {
         var logger = Logger(label: "demo")
         logger.logLevel = .info
-        let io = SocketIOServer(
-            configuration: SocketIOConfiguration(
-                engine: EngineConfiguration(
-                    path: "/socket.io/",
-                    pingInterval: .milliseconds(pingInterval),
-                    pingTimeout: .milliseconds(pingTimeout),
-                    maxPayload: maxPayload,
-                    cors: .anyOrigin
-                )
-            ),
-            logger: logger
+        var configuration = SocketIOConfiguration(
+            engine: EngineConfiguration(
+                path: "/socket.io/",
+                pingInterval: .milliseconds(pingInterval),
+                pingTimeout: .milliseconds(pingTimeout),
+                maxPayload: maxPayload,
+                cors: .anyOrigin
+            )
         )
+        var services: [any Service] = []
+        if let redis {
+            let client = RedisClient(url: try RedisURL(redis), logger: logger)
+            let adapterLogger = logger
+            configuration.adapterFactory = { RedisAdapter(namespace: $0, redis: client, logger: adapterLogger) }
+            services.append(client)
+        }
+        let io = SocketIOServer(configuration: configuration, logger: logger)
         Self.mountMain(io.of("/"))
+        Self.mountCluster(io.of("/"), name: name)
         io.of("/custom").onConnection { socket in
             socket.emit("welcome", ["nsp": "/custom"])
             socket.on("echo") { event in event.ack?(args: event.args) }
@@ -55,7 +65,11 @@ struct DemoServer: AsyncParsableCommand {
         // Services shut down in reverse order: Socket.IO closes its sessions (answering held
         // polls) before the HTTP server drains.
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: app), .init(service: io)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(
+                services: services.map { .init(service: $0) } + [.init(service: app), .init(service: io)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
         )
         try await group.run()
     }
@@ -121,6 +135,55 @@ struct DemoServer: AsyncParsableCommand {
             }
             socket.on("disconnect-me") { _ in socket.disconnect() }
             socket.on("close-me") { _ in socket.disconnect(close: true) }
+        }
+    }
+
+    /// Cluster-wide operations, for the tests of the Redis adapter.
+    static func mountCluster(_ namespace: Namespace, name: String) {
+        namespace.onServerSideEmit("hello") { args in
+            namespace.local.emit("server-side", ["from": "remote", "args": .array(args)])
+            return .string("hello from \(name)")
+        }
+        namespace.onConnection { socket in
+            socket.on("fetch-sockets") { event in
+                let room = event.args.first?.stringValue
+                let sockets = await (room.map { namespace.to($0) } ?? namespace.broadcastOperator).fetchSockets()
+                let list = sockets.sorted { $0.id < $1.id }.map { descriptor -> JSONValue in
+                    ["id": .string(descriptor.id), "rooms": .array(descriptor.rooms.sorted().map { .string($0) }), "data": descriptor.data]
+                }
+                event.ack?(.array(list))
+            }
+            socket.on("set-data") { event in
+                socket.data = event.args.first ?? .null
+                event.ack?("ok")
+            }
+            socket.on("server-side-emit") { event in
+                await namespace.serverSideEmit("hello", args: event.args)
+                event.ack?("ok")
+            }
+            socket.on("server-side-emit-ack") { event in
+                let answers = await namespace.serverSideEmitWithAck("hello", args: event.args)
+                event.ack?(.array(answers.sorted { $0.jsonText < $1.jsonText }))
+            }
+            socket.on("remote-join") { event in
+                guard let request = event.args.first, let target = request["target"]?.stringValue, let room = request["room"]?.stringValue else { return }
+                await namespace.to(target).socketsJoin([room])
+                event.ack?("ok")
+            }
+            socket.on("remote-leave") { event in
+                guard let request = event.args.first, let target = request["target"]?.stringValue, let room = request["room"]?.stringValue else { return }
+                await namespace.to(target).socketsLeave([room])
+                event.ack?("ok")
+            }
+            socket.on("remote-disconnect") { event in
+                guard let target = event.args.first?["target"]?.stringValue else { return }
+                event.ack?("ok")
+                await namespace.to(target).disconnectSockets()
+            }
+            socket.on("server-count") { event in
+                event.ack?(.number(Double(await namespace.adapter.serverCount())))
+            }
+            socket.on("whoami") { event in event.ack?(.string(name)) }
         }
     }
 }

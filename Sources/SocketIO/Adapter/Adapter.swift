@@ -85,12 +85,17 @@ public protocol Adapter: Sendable {
     func disconnectSockets(_ options: BroadcastOptions, close: Bool) async
     /// Sends an event to the other servers of the cluster (never to clients).
     func serverSideEmit(_ args: [JSONValue]) async
+    /// Sends an event to the other servers and collects one answer from each, within the
+    /// adapter's request timeout.
+    func serverSideEmitWithAck(_ args: [JSONValue]) async -> [JSONValue]
     /// How many servers share this namespace, this one included.
     func serverCount() async -> Int
     func close() async
 }
 
 extension Adapter {
+    public func serverSideEmitWithAck(_ args: [JSONValue]) async -> [JSONValue] { [] }
+
     public func broadcastInOrder(_ packet: SocketIOPacket, options: BroadcastOptions) async {
         broadcast(packet, options: options)
     }

@@ -77,7 +77,20 @@ public final class Namespace: Sendable {
 
     /// Sends an event to the other servers of the cluster.
     public func serverSideEmit(_ event: String, _ args: JSONValue...) async {
+        await serverSideEmit(event, args: args)
+    }
+
+    public func serverSideEmit(_ event: String, args: [JSONValue]) async {
         await adapter.serverSideEmit([.string(event)] + args)
+    }
+
+    /// Sends an event to the other servers and returns one answer per server that answered in time.
+    public func serverSideEmitWithAck(_ event: String, _ args: JSONValue...) async -> [JSONValue] {
+        await serverSideEmitWithAck(event, args: args)
+    }
+
+    public func serverSideEmitWithAck(_ event: String, args: [JSONValue]) async -> [JSONValue] {
+        await adapter.serverSideEmitWithAck([.string(event)] + args)
     }
 
     // MARK: Internals
