@@ -8,7 +8,7 @@ VENV_PY := $(VENV)/bin/python
 BIN_DIR ?= .build/debug
 export BIN_DIR
 
-.PHONY: deps build run test compliance bench-protocol bench-service clean
+.PHONY: deps build run test compliance bench-protocol bench-service bench-cluster clean
 
 ## deps: install what the tests need (Debian packages as root, Python venv in .data/venv)
 deps:
@@ -41,6 +41,10 @@ bench-protocol:
 ## bench-service: auction service end to end vs its bid transaction in pgbench (release build; see bench/service.sh)
 bench-service:
 	bash bench/service.sh
+
+## bench-cluster: bid fan-out across two instances sharing Redis (release build; see bench/cluster.sh)
+bench-cluster:
+	bash bench/cluster.sh
 
 ## clean: remove build products and test scratch (keeps the venv in .data/venv)
 clean:
