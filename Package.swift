@@ -154,8 +154,9 @@ let package = Package(
         .testTarget(name: "AuctionCoreTests", dependencies: ["AuctionCore"]),
         .testTarget(name: "AuctionServerTests", dependencies: ["AuctionServer"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
-        .testTarget(name: "SocketIORedisTests", dependencies: ["SocketIORedis"]),
-        .testTarget(name: "EngineIOTests", dependencies: ["EngineIO"]),
-        .testTarget(name: "SocketIOTests", dependencies: ["SocketIO"]),
+        .testTarget(name: "SocketIORedisTests", dependencies: ["SocketIORedis", "TestSupport"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "EngineIOTests", dependencies: ["EngineIO", "TestSupport"]),
+        .testTarget(name: "SocketIOTests", dependencies: ["SocketIO", "TestSupport"]),
     ]
 )

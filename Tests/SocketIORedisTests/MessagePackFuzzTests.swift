@@ -3,6 +3,7 @@ import SocketIO
 import Testing
 
 @testable import SocketIORedis
+import TestSupport
 
 /// Random and mutated inputs for the decoder, and random values through encode and decode.
 /// Deterministic: a failure names its round, and the seed reproduces it.
@@ -11,58 +12,8 @@ struct MessagePackFuzzTests {
     static let seed: UInt64 = 0x4D50_4B_0301
     static let rounds = 50_000
 
-    /// A seeded SplitMix64 generator, nested so it cannot clash with another test file's.
-    struct Generator: RandomNumberGenerator {
-        private var state: UInt64
-
-        init(seed: UInt64) {
-            state = seed
-        }
-
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-
-        mutating func bytes(count: Int) -> [UInt8] {
-            (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) }
-        }
-
-        mutating func chance(_ oneIn: Int) -> Bool {
-            Int.random(in: 0..<oneIn, using: &self) == 0
-        }
-
-        /// Mostly short, sometimes just around the 31/32 and 255/256 byte boundaries of str and bin.
-        mutating func byteCount() -> Int {
-            switch Int.random(in: 0..<24, using: &self) {
-            case 0: Int.random(in: 30...33, using: &self)
-            case 1: Int.random(in: 254...257, using: &self)
-            default: Int.random(in: 0...8, using: &self)
-            }
-        }
-
-        /// Mostly short, sometimes around the 15/16 boundary of fixarray and fixmap.
-        mutating func elementCount() -> Int {
-            chance(16) ? Int.random(in: 14...17, using: &self) : Int.random(in: 0...4, using: &self)
-        }
-
-        mutating func text(count: Int) -> String {
-            var scalars = String.UnicodeScalarView()
-            while scalars.count < count {
-                let value: UInt32 =
-                    switch Int.random(in: 0..<4, using: &self) {
-                    case 0, 1: UInt32.random(in: 0x00...0x7F, using: &self)
-                    case 2: UInt32.random(in: 0x80...0xFFFF, using: &self)
-                    default: UInt32.random(in: 0x10000...0x10FFFF, using: &self)
-                    }
-                if let scalar = Unicode.Scalar(value) { scalars.append(scalar) }
-            }
-            return String(scalars)
-        }
-    }
+    /// The shared seeded generator (Tests/TestSupport).
+    typealias Generator = SplitMix64
 
     // MARK: Values
 
@@ -208,5 +159,25 @@ struct MessagePackFuzzTests {
                 }
             }
         }
+    }
+}
+
+extension SplitMix64 {
+    mutating func chance(_ oneIn: Int) -> Bool {
+        Int.random(in: 0..<oneIn, using: &self) == 0
+    }
+
+    /// Mostly short, sometimes just around the 31/32 and 255/256 byte boundaries of str and bin.
+    mutating func byteCount() -> Int {
+        switch Int.random(in: 0..<24, using: &self) {
+        case 0: Int.random(in: 30...33, using: &self)
+        case 1: Int.random(in: 254...257, using: &self)
+        default: Int.random(in: 0...8, using: &self)
+        }
+    }
+
+    /// Mostly short, sometimes around the 15/16 boundary of fixarray and fixmap.
+    mutating func elementCount() -> Int {
+        chance(16) ? Int.random(in: 14...17, using: &self) : Int.random(in: 0...4, using: &self)
     }
 }

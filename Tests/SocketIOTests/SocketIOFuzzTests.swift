@@ -1,6 +1,7 @@
 import EngineIO
 import NIOCore
 import Testing
+import TestSupport
 
 @testable import SocketIO
 

@@ -1,12 +1,12 @@
 /// A seeded, deterministic generator (SplitMix64) so that randomized tests reproduce exactly.
-struct SplitMix64: RandomNumberGenerator {
+public struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
 
-    init(seed: UInt64) {
+    public init(seed: UInt64) {
         state = seed
     }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -14,12 +14,12 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 
-    mutating func bytes(count: Int) -> [UInt8] {
+    public mutating func bytes(count: Int) -> [UInt8] {
         (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &self) }
     }
 
     /// Text of `count` scalars drawn from ASCII, Latin-1, BMP and astral ranges, keeping those `allowed` accepts.
-    mutating func text(count: Int, allowed: (Unicode.Scalar) -> Bool = { _ in true }) -> String {
+    public mutating func text(count: Int, allowed: (Unicode.Scalar) -> Bool = { _ in true }) -> String {
         var scalars = String.UnicodeScalarView()
         while scalars.count < count {
             let value: UInt32
