@@ -64,7 +64,9 @@ public struct AuctionService: Sendable {
             loginLimiter: RateLimiter(capacity: 10, perSecond: 10.0 / 60),
             configuration: configuration
         ).register(on: router)
-        ItemRoutes(items: items, authenticator: authenticator).register(on: router)
+        let web = WebRoutes(root: URL(fileURLWithPath: configuration.webRoot), clientScriptPath: configuration.socketIOClientJS)
+        web.register(on: router)
+        ItemRoutes(items: items, authenticator: authenticator, web: web).register(on: router)
         var redisReachable: (@Sendable () async -> Bool)?
         if let redis { redisReachable = { await redis.ping() } }
         HealthRoutes(database: database, redisReachable: redisReachable, metrics: metrics).register(on: router)

@@ -27,6 +27,8 @@ public struct ServiceConfiguration: Sendable {
     public var isProduction: Bool
     /// File with the official Socket.IO browser bundle to serve, if any.
     public var socketIOClientJS: String?
+    /// Folder of the browser pages (`index.html`, `item.html`, `static/`); `WEB_ROOT`, default `web`.
+    public var webRoot: String
     /// True when the development JWT secret is in use (the service logs a loud warning).
     public var usesDevelopmentSecret: Bool
 
@@ -65,6 +67,7 @@ public struct ServiceConfiguration: Sendable {
             cookieSecure: environment["COOKIE_SECURE"] == "true" || environment["COOKIE_SECURE"] == "1" || isProduction,
             isProduction: isProduction,
             socketIOClientJS: environment["SOCKETIO_CLIENT_JS"].flatMap { $0.isEmpty ? nil : $0 },
+            webRoot: environment["WEB_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "web",
             usesDevelopmentSecret: development
         )
     }

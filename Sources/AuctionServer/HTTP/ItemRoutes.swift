@@ -6,6 +6,7 @@ import Hummingbird
 struct ItemRoutes: Sendable {
     let items: ItemRepository
     let authenticator: Authenticator
+    let web: WebRoutes?
 
     struct NewItem: Decodable {
         var title: String
@@ -22,6 +23,8 @@ struct ItemRoutes: Sendable {
         }
         router.post("/items") { request, _ in try await self.create(request) }
         router.get("/items/{id}") { request, context in
+            // Browsers asking for HTML get the auction room page; API clients get the item.
+            if let web, WebRoutes.wantsHTML(request) { return try web.page("item.html") }
             guard let item = try await self.items.find(id: context.parameters.get("id") ?? "") else { throw APIError.itemNotFound }
             return try JSONResponse.encode(item)
         }
