@@ -23,10 +23,17 @@ public enum EngineMessage: Sendable, Equatable {
 public struct EnginePacket: Sendable, Equatable {
     public var type: EnginePacketType
     public var payload: EngineMessage?
+    /// The WebSocket frame payload, encoded once when the same packet goes to many sessions
+    /// (a broadcast); every session then writes the same buffer.
+    var webSocketFrame: ByteBuffer?
 
     public init(_ type: EnginePacketType, _ payload: EngineMessage? = nil) {
         self.type = type
         self.payload = payload
+    }
+
+    public static func == (lhs: EnginePacket, rhs: EnginePacket) -> Bool {
+        lhs.type == rhs.type && lhs.payload == rhs.payload
     }
 
     public static func message(_ text: String) -> EnginePacket { EnginePacket(.message, .text(text)) }
@@ -35,4 +42,18 @@ public struct EnginePacket: Sendable, Equatable {
     public static let pong = EnginePacket(.pong)
     public static let noop = EnginePacket(.noop)
     public static let close = EnginePacket(.close)
+}
+
+/// Messages encoded once for many sessions: what a broadcast hands to each of them.
+public struct PreparedMessages: Sendable {
+    let packets: [EnginePacket]
+
+    public init(_ messages: [EngineMessage]) {
+        let allocator = ByteBufferAllocator()
+        packets = messages.map { message in
+            var packet = EnginePacket(.message, message)
+            packet.webSocketFrame = EnginePacketCodec.encodeForWebSocket(packet, allocator: allocator).buffer
+            return packet
+        }
+    }
 }

@@ -35,6 +35,10 @@ public enum EnginePacketCodec {
 
     /// Encodes one packet for a WebSocket frame; `isBinary` tells which frame opcode to use.
     public static func encodeForWebSocket(_ packet: EnginePacket, allocator: ByteBufferAllocator) -> (buffer: ByteBuffer, isBinary: Bool) {
+        if let frame = packet.webSocketFrame {
+            if case .binary = packet.payload { return (frame, true) }
+            return (frame, false)
+        }
         switch packet.payload {
         case .binary(let bytes):
             return (bytes, true)

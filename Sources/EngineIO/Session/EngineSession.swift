@@ -21,7 +21,7 @@ public final class EngineSession: Sendable {
 
     public let eventLoop: any EventLoop
     private let configuration: EngineConfiguration
-    static let coalescingWindow = TimeAmount.microseconds(500)
+    static let coalescingWindow = TimeAmount.milliseconds(2)
     private let runtime: NIOLockedValueBox<Runtime>
     private let onFinish: @Sendable (EngineSession) -> Void
 
@@ -40,6 +40,8 @@ public final class EngineSession: Sendable {
         var pingTimeoutGeneration: UInt64 = 0
         var onMessage: MessageHandler?
         var onClose: CloseHandler?
+        /// When this session last wrote WebSocket frames.
+        var lastWebSocketWrite = NIODeadline.uptimeNanoseconds(0)
         /// Messages that arrived before the application installed its handler.
         var early: [EngineMessage] = []
     }
@@ -97,6 +99,11 @@ public final class EngineSession: Sendable {
 
     public func send(_ message: EngineMessage) {
         send([message])
+    }
+
+    /// Sends messages encoded once for many sessions (see ``PreparedMessages``).
+    public func send(_ prepared: PreparedMessages, volatile: Bool = false) {
+        run { $0.send(prepared.packets, volatile: volatile) }
     }
 
     /// Closes the session from the server side; the client gets a `close` packet.
@@ -281,27 +288,37 @@ public final class EngineSession: Sendable {
         }
     }
 
+    private func writeFrames(_ packets: [EnginePacket], to channel: any Channel) {
+        runtime.withLockedValue { $0.lastWebSocketWrite = .now() }
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        for (index, packet) in packets.enumerated() {
+            let (buffer, isBinary) = EnginePacketCodec.encodeForWebSocket(packet, allocator: channel.allocator)
+            let frame = WebSocketFrame(fin: true, opcode: isBinary ? .binary : .text, data: buffer)
+            channel.write(frame, promise: index == packets.count - 1 ? written : nil)
+        }
+        if packets.isEmpty { written.succeed() }
+        channel.flush()
+        written.futureResult.whenComplete { [weak self] _ in
+            self?.run { $0.webSocketWriteCompleted() }
+        }
+    }
+
     private func perform(_ effects: [Effect]) {
         for effect in effects {
             switch effect {
             case .resumePoll(let continuation, let outcome):
                 continuation.resume(returning: outcome)
             case .write(let channel, let packets):
-                channel.eventLoop.executeSoon {
-                    let written = channel.eventLoop.makePromise(of: Void.self)
-                    for (index, packet) in packets.enumerated() {
-                        let (buffer, isBinary) = EnginePacketCodec.encodeForWebSocket(packet, allocator: channel.allocator)
-                        let frame = WebSocketFrame(fin: true, opcode: isBinary ? .binary : .text, data: buffer)
-                        channel.write(frame, promise: index == packets.count - 1 ? written : nil)
-                    }
-                    if packets.isEmpty { written.succeed() }
-                    channel.flush()
-                    written.futureResult.whenComplete { [weak self] _ in
-                        // One batch in flight; what is sent meanwhile goes out together after a
-                        // short coalescing window, as separate TCP segments from this batch.
-                        channel.eventLoop.scheduleTask(in: EngineSession.coalescingWindow) {
-                            self?.run { $0.webSocketWriteCompleted() }
-                        }
+                channel.eventLoop.executeSoon { [weak self] in
+                    guard let self else { return }
+                    // Batches to one WebSocket leave at least a coalescing window apart: what is
+                    // sent meanwhile queues and leaves together, in its own TCP segment. A timer is
+                    // needed only inside a burst; steady traffic writes at once.
+                    let earliest = self.runtime.withLockedValue { $0.lastWebSocketWrite } + EngineSession.coalescingWindow
+                    if NIODeadline.now() >= earliest {
+                        self.writeFrames(packets, to: channel)
+                    } else {
+                        channel.eventLoop.scheduleTask(deadline: earliest) { self.writeFrames(packets, to: channel) }
                     }
                 }
             case .closeChannel(let channel):

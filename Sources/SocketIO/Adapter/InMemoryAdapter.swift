@@ -1,3 +1,4 @@
+import EngineIO
 import NIOConcurrencyHelpers
 
 /// The single-process adapter: rooms in memory, broadcasts straight to local sockets.
@@ -73,7 +74,7 @@ public final class InMemoryAdapter: Adapter {
     }
 
     public func broadcast(_ packet: SocketIOPacket, options: BroadcastOptions) {
-        let encoded = SocketIOPacketEncoder.encode(packet)
+        let encoded = PreparedMessages(SocketIOPacketEncoder.encode(packet))
         for id in matchingSocketIDs(options) {
             namespace.socket(id: id)?.sendEncoded(encoded, volatile: options.flags.volatile)
         }
@@ -85,7 +86,7 @@ public final class InMemoryAdapter: Adapter {
         clientCount: @escaping @Sendable (Int) -> Void,
         ack: @escaping @Sendable (JSONValue) -> Void
     ) {
-        let encoded = SocketIOPacketEncoder.encode(packet)
+        let encoded = PreparedMessages(SocketIOPacketEncoder.encode(packet))
         let targets = matchingSocketIDs(options).compactMap { namespace.socket(id: $0) }
         clientCount(targets.count)
         guard let id = packet.id else { return }

@@ -184,7 +184,7 @@ public final class Socket: Sendable {
         state.withLockedValue { $0.acks[id] = callback }
     }
 
-    func sendEncoded(_ messages: [EngineMessage], volatile: Bool = false) {
+    func sendEncoded(_ messages: PreparedMessages, volatile: Bool = false) {
         guard isConnected else { return }
         client.session.send(messages, volatile: volatile)
     }
