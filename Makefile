@@ -22,12 +22,14 @@ build:
 run:
 	bash scripts/run.sh
 
-## test: deps, one debug build, Swift tests, outside-in pytest suite, service suite, compliance suites
+## test: deps, one debug build, Swift tests, outside-in pytest suite, service suite, browser suite, compliance suites
 test: deps
 	swift build --build-tests
 	swift test --skip-build
 	$(VENV_PY) -m pytest tests/outside-in -q
 	$(VENV_PY) -m pytest tests/service -q
+	$(VENV_PY) -m pytest tests/cluster-protocol -q
+	SOCKETIO_CLIENT_JS=$$(bash scripts/socketio-client.sh) $(VENV_PY) -m pytest tests/browser -q
 	bash scripts/run-compliance.sh
 
 ## compliance: build, then the official socket.io-protocol / engine.io-protocol suites

@@ -79,7 +79,8 @@ extension RedisAdapter {
         case .serverSideEmit:
             guard !fromSelf, let data = request["data"]?.arrayValue else { return }
             let namespace = self.namespace
-            Task {
+            // Handlers are async; the queue runs them one at a time in arrival order.
+            serverSideEvents.enqueue {
                 let answer = await namespace.receiveServerSideEmit(data)
                 if let requestID {
                     self.respondJSON(["type": 6, "requestId": .string(requestID), "data": answer ?? .null])
@@ -113,17 +114,14 @@ extension RedisAdapter {
         }
     }
 
+    /// Applied at once, so a join followed by a broadcast to the joined room is delivered.
     private func applyRoomChange(_ type: RequestType, _ request: JSONValue) {
         let options = WireFormat.broadcastOptions(request["opts"])
         let rooms = WireFormat.roomNames(request["rooms"])
-        let local = self.local
-        let close = request["close"]?.boolValue ?? false
-        Task {
-            switch type {
-            case .remoteJoin: await local.addSockets(options, rooms: rooms)
-            case .remoteLeave: await local.deleteSockets(options, rooms: rooms)
-            default: await local.disconnectSockets(options, close: close)
-            }
+        switch type {
+        case .remoteJoin: local.joinNow(options, rooms: rooms)
+        case .remoteLeave: local.leaveNow(options, rooms: rooms)
+        default: local.disconnectNow(options, close: request["close"]?.boolValue ?? false)
         }
     }
 

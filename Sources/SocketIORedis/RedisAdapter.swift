@@ -19,6 +19,7 @@ public final class RedisAdapter: Adapter {
     let local: InMemoryAdapter
     let logger: Logger
     let pending = PendingRequests()
+    let serverSideEvents = SerialMailbox()
 
     public init(namespace: Namespace, redis: RedisClient, configuration: RedisAdapterConfiguration = .init(), logger: Logger) {
         self.namespace = namespace

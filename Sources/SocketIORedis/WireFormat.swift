@@ -49,7 +49,12 @@ enum WireFormat {
     /// A packet object from the wire, for this namespace; nil when it is for another one or malformed.
     static func socketPacket(_ value: JSONValue?, namespace: String) -> SocketIOPacket? {
         guard let value, value.isObject, let data = value["data"], data.arrayValue != nil else { return nil }
-        let nsp = value["nsp"]?.stringValue ?? "/"
+        // A missing nsp means "/"; one that is not a string is not a packet of ours.
+        var nsp = "/"
+        if let given = value["nsp"] {
+            guard let text = given.stringValue else { return nil }
+            nsp = text
+        }
         guard nsp == namespace else { return nil }
         return SocketIOPacket(type: .event, namespace: namespace, data: data)
     }
@@ -74,12 +79,12 @@ enum WireFormat {
                 key: "handshake",
                 value: .object([
                     JSONMember(key: "headers", value: .object(headers)),
-                    JSONMember(key: "time", value: .string(handshake.time.description)),
+                    JSONMember(key: "time", value: .string(JavaScriptDate.string(handshake.time))),
                     JSONMember(key: "address", value: handshake.address.map { .string($0) } ?? .null),
                     JSONMember(key: "xdomain", value: .bool(handshake.headers[.origin] != nil)),
                     JSONMember(key: "secure", value: false),
                     JSONMember(key: "issued", value: .number(issued)),
-                    JSONMember(key: "url", value: .string(handshake.request.path)),
+                    JSONMember(key: "url", value: .string(handshake.request.target)),
                     JSONMember(key: "query", value: query),
                     JSONMember(key: "auth", value: handshake.auth),
                 ])
@@ -105,5 +110,16 @@ enum WireFormat {
             handshakeQuery: query,
             address: handshake?["address"]?.stringValue
         )
+    }
+}
+
+/// `Date.prototype.toString()` as Node prints it on a UTC machine.
+enum JavaScriptDate {
+    static func string(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "EEE MMM dd yyyy HH:mm:ss 'GMT+0000 (Coordinated Universal Time)'"
+        return formatter.string(from: date)
     }
 }

@@ -12,6 +12,8 @@ public enum EngineTransport: String, Sendable, Hashable {
 /// headers, cookies, query and the peer's address. Hooks and handlers see it.
 public struct EngineRequest: Sendable {
     public let method: HTTPRequest.Method
+    /// The request target as sent: path and query.
+    public let target: String
     public let path: String
     public let query: [String: String]
     public let headers: HTTPFields
@@ -19,6 +21,7 @@ public struct EngineRequest: Sendable {
 
     public init(method: HTTPRequest.Method, target: String, headers: HTTPFields, remoteAddress: SocketAddress?) {
         self.method = method
+        self.target = target
         let (path, query) = Self.split(target: target)
         self.path = path
         self.query = query
@@ -52,6 +55,8 @@ public struct EngineRequest: Sendable {
         guard value.count > prefix.count, value.lowercased().hasPrefix(prefix) else { return nil }
         return String(value.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
     }
+
+    static let host = HTTPField.Name("Host")!
 
     /// The `Origin` header, when the client sent one.
     public var origin: String? { headers[.origin] }

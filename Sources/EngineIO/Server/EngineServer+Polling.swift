@@ -5,10 +5,15 @@ import NIOCore
 extension EngineServer {
     /// Answers one HTTP request under the Engine.IO path (polling, preflight, or a bad request).
     func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel) async throws {
+        // HTTPTypes keeps Host as the `:authority` pseudo-header; applications expect the header.
+        var fields = request.headers
+        if let authority = request.head.authority, fields[EngineRequest.host] == nil {
+            fields[EngineRequest.host] = authority
+        }
         let engineRequest = EngineRequest(
             method: request.method,
             target: request.uri.description,
-            headers: request.headers,
+            headers: fields,
             remoteAddress: channel.remoteAddress
         )
         var headers = corsHeaders(for: engineRequest)

@@ -107,16 +107,30 @@ public final class InMemoryAdapter: Adapter {
     }
 
     public func addSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
-        for id in matchingSocketIDs(options) { addAll(id, rooms: rooms) }
+        joinNow(options, rooms: rooms)
     }
 
     public func deleteSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
+        leaveNow(options, rooms: rooms)
+    }
+
+    public func disconnectSockets(_ options: BroadcastOptions, close: Bool) async {
+        disconnectNow(options, close: close)
+    }
+
+    /// The room changes without suspension, for callers that must apply them in arrival order
+    /// with broadcasts (a cluster adapter reading its bus).
+    public func joinNow(_ options: BroadcastOptions, rooms: Set<String>) {
+        for id in matchingSocketIDs(options) { addAll(id, rooms: rooms) }
+    }
+
+    public func leaveNow(_ options: BroadcastOptions, rooms: Set<String>) {
         for id in matchingSocketIDs(options) {
             for room in rooms { delete(id, room: room) }
         }
     }
 
-    public func disconnectSockets(_ options: BroadcastOptions, close: Bool) async {
+    public func disconnectNow(_ options: BroadcastOptions, close: Bool) {
         for id in matchingSocketIDs(options) {
             namespace.socket(id: id)?.disconnect(close: close)
         }

@@ -4,8 +4,8 @@ import NIOCore
 /// Runs async jobs one after another, in the order they were enqueued.
 ///
 /// A task exists only while jobs are waiting, so an idle connection costs no task.
-final class SerialMailbox: Sendable {
-    typealias Job = @Sendable () async -> Void
+public final class SerialMailbox: Sendable {
+    public typealias Job = @Sendable () async -> Void
 
     private struct State {
         var jobs = CircularBuffer<Job>()
@@ -14,7 +14,9 @@ final class SerialMailbox: Sendable {
 
     private let state = NIOLockedValueBox(State())
 
-    func enqueue(_ job: @escaping Job) {
+    public init() {}
+
+    public func enqueue(_ job: @escaping Job) {
         let start = state.withLockedValue { state in
             state.jobs.append(job)
             if state.running { return false }

@@ -1,0 +1,721 @@
+"""Helpers for the cluster-protocol suite: a throwaway Redis (scripts/redis.sh), two
+`socketio-demo-server` instances joined through the Redis adapter, recording
+python-socketio clients, a raw RESP connection to Redis, and a tiny msgpack
+codec (notepack.io's smallest-format rules, wire spec §2.2).
+
+Every wait here is bounded; nothing blocks forever."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+
+import socketio
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REDIS_SH = REPO_ROOT / "scripts" / "redis.sh"
+WAIT = 5.0    # default seconds for any single expected event
+QUIET = 0.6   # seconds of silence before asserting that something did NOT arrive
+
+# Adapter channels for namespace "/" with the default key (wire spec §1).
+BROADCAST_CHANNEL = "socket.io#/#"
+REQUEST_CHANNEL = "socket.io-request#/#"
+RESPONSE_CHANNEL = "socket.io-response#/#"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(predicate, timeout: float = WAIT, interval: float = 0.05, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message} (last value {last!r})")
+        time.sleep(interval)
+
+
+def demo_server_binary() -> Path:
+    bin_dir = Path(os.environ.get("BIN_DIR", ".build/debug"))
+    if not bin_dir.is_absolute():
+        bin_dir = REPO_ROOT / bin_dir
+    return bin_dir / "socketio-demo-server"
+
+
+def ensure_demo_server_built(timeout: float = 1800.0) -> Path:
+    """Builds the demo server with SwiftPM when the binary is missing (BIN_DIR .build/debug or
+    .build/release only). SwiftPM may first wait for the build lock of a concurrent build."""
+    binary = demo_server_binary()
+    if binary.exists():
+        return binary
+    config = binary.parent.name
+    if binary.parent.parent != REPO_ROOT / ".build" or config not in ("debug", "release"):
+        raise RuntimeError(f"{binary} does not exist and BIN_DIR is not .build/debug or .build/release: build it first")
+    cmd = ["swift", "build", "-c", config, "--product", "socketio-demo-server"]
+    try:
+        done = subprocess.run(cmd, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{' '.join(cmd)} did not finish within {timeout}s") from None
+    if done.returncode != 0 or not binary.exists():
+        out = (done.stdout + done.stderr).decode("utf-8", "replace")[-6000:]
+        raise RuntimeError(f"{' '.join(cmd)} failed with {done.returncode}:\n{out}")
+    return binary
+
+
+# ---------------------------------------------------------------------------
+# Redis (scripts/redis.sh)
+
+
+class RedisServer:
+    """A throwaway redis-server on 127.0.0.1:port, run by scripts/redis.sh."""
+
+    def __init__(self, directory: Path, port: int | None = None):
+        self.dir = directory
+        self.port = port or free_port()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def _script(self, *args: str, timeout: float = 30.0) -> str:
+        done = subprocess.run(["bash", str(REDIS_SH), *args], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"scripts/redis.sh {' '.join(args)} failed with {done.returncode}:\n"
+                               f"{done.stdout.decode(errors='replace')}{done.stderr.decode(errors='replace')}")
+        return done.stdout.decode().strip()
+
+    def start(self) -> str:
+        url = self._script("start", str(self.dir), str(self.port))
+        assert url == self.url, f"scripts/redis.sh start printed {url!r}, expected {self.url!r}"
+        return url
+
+    def stop(self) -> None:
+        self._script("stop", str(self.dir))
+
+    def running(self) -> bool:
+        return subprocess.run(["bash", str(REDIS_SH), "status", str(self.dir)], stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=10).returncode == 0
+
+    def cli(self, *args: str, timeout: float = 5.0) -> str:
+        done = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *args],
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done.stdout.decode().strip()
+
+    def numsub(self, channel: str = REQUEST_CHANNEL) -> int:
+        with RawRedis(self.port) as r:
+            reply = r.command("PUBSUB", "NUMSUB", channel)
+        return int(reply[1])
+
+    def publish(self, channel: str, payload: bytes) -> int:
+        with RawRedis(self.port) as r:
+            return r.command("PUBLISH", channel, payload)
+
+    def log_text(self, limit: int = 8000) -> str:
+        try:
+            text = (self.dir / "redis.log").read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return text if len(text) <= limit else "...(truncated)...\n" + text[-limit:]
+
+
+class RedisError(Exception):
+    pass
+
+
+class RawRedis:
+    """A minimal RESP2 connection to Redis over a plain socket (binary-safe, bounded waits)."""
+
+    def __init__(self, port: int, timeout: float = WAIT):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.timeout = timeout
+        self.buf = b""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    @staticmethod
+    def _encode(args) -> bytes:
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            b = a if isinstance(a, (bytes, bytearray)) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+        return b"".join(out)
+
+    def send(self, *args) -> None:
+        self.sock.sendall(self._encode(args))
+
+    def command(self, *args, timeout: float | None = None):
+        self.send(*args)
+        reply = self.read_reply(timeout if timeout is not None else self.timeout)
+        if isinstance(reply, RedisError):
+            raise reply
+        return reply
+
+    def _fill(self, deadline: float):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no reply from Redis in time")
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError("no reply from Redis in time") from None
+        if not chunk:
+            raise ConnectionError("Redis closed the connection")
+        self.buf += chunk
+
+    def _line(self, deadline: float) -> bytes:
+        while b"\r\n" not in self.buf:
+            self._fill(deadline)
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n: int, deadline: float) -> bytes:
+        while len(self.buf) < n + 2:
+            self._fill(deadline)
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def read_reply(self, timeout: float):
+        deadline = time.monotonic() + timeout
+        return self._reply(deadline)
+
+    def _reply(self, deadline: float):
+        line = self._line(deadline)
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return RedisError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n, deadline)
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply(deadline) for _ in range(n)]
+        raise RedisError(f"unexpected RESP line {line!r}")
+
+
+class Subscriber:
+    """A raw subscriber connection; collects message/pmessage pushes as
+    (channel: str, payload: bytes, pattern: str | None), in arrival order."""
+
+    def __init__(self, port: int):
+        self.conn = RawRedis(port)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.conn.close()
+
+    def subscribe(self, *channels: str):
+        self.conn.send("SUBSCRIBE", *channels)
+        for _ in channels:
+            self._expect_confirmation(b"subscribe")
+
+    def psubscribe(self, *patterns: str):
+        self.conn.send("PSUBSCRIBE", *patterns)
+        for _ in patterns:
+            self._expect_confirmation(b"psubscribe")
+
+    def _expect_confirmation(self, kind: bytes):
+        reply = self.conn.read_reply(WAIT)
+        assert isinstance(reply, list) and reply[0] == kind, reply
+
+    def next(self, timeout: float = WAIT):
+        """The next message, or None when none arrives within `timeout`."""
+        deadline = time.monotonic() + timeout
+        try:
+            reply = self.conn._reply(deadline)
+        except TimeoutError:
+            return None
+        if reply[0] == b"message":
+            return reply[1].decode(), reply[2], None
+        if reply[0] == b"pmessage":
+            return reply[2].decode(), reply[3], reply[1].decode()
+        raise AssertionError(f"unexpected push {reply!r}")
+
+    def collect(self, predicate, count: int = 1, timeout: float = WAIT) -> list:
+        """Messages matching predicate(channel, payload) until `count` of them arrived
+        (AssertionError after `timeout`)."""
+        deadline = time.monotonic() + timeout
+        found, seen = [], []
+        while len(found) < count:
+            remaining = deadline - time.monotonic()
+            msg = self.next(remaining) if remaining > 0 else None
+            if msg is None:
+                raise AssertionError(f"timed out after {timeout}s: {len(found)} of {count} matching messages; "
+                                     f"other messages: {[(c, p[:200]) for c, p, _ in seen]!r}")
+            (found if predicate(msg[0], msg[1]) else seen).append(msg)
+        return found
+
+    def drain(self, duration: float) -> list:
+        """Everything that arrives within `duration` seconds."""
+        deadline = time.monotonic() + duration
+        out = []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return out
+            msg = self.next(remaining)
+            if msg is None:
+                return out
+            out.append(msg)
+
+
+# ---------------------------------------------------------------------------
+# msgpack (notepack.io 3.0.1 subset: what the adapter uses)
+
+
+class Ext:
+    def __init__(self, code: int, data: bytes):
+        self.code, self.data = code, data
+
+    def __eq__(self, other):
+        return isinstance(other, Ext) and (self.code, self.data) == (other.code, other.data)
+
+    def __repr__(self):
+        return f"Ext({self.code}, {self.data!r})"
+
+
+class MsgpackError(ValueError):
+    pass
+
+
+def packb(value) -> bytes:
+    """Smallest-format msgpack, as notepack.io writes: ints as ints, floats as float64,
+    str as str, bytes as bin, dicts in insertion order."""
+    out = bytearray()
+    _pack(value, out)
+    return bytes(out)
+
+
+def _pack(v, out: bytearray):
+    if v is None:
+        out += b"\xc0"
+    elif v is True:
+        out += b"\xc3"
+    elif v is False:
+        out += b"\xc2"
+    elif isinstance(v, int):
+        if 0 <= v < 0x80:
+            out.append(v)
+        elif 0 <= v <= 0xFF:
+            out += b"\xcc" + struct.pack(">B", v)
+        elif 0 <= v <= 0xFFFF:
+            out += b"\xcd" + struct.pack(">H", v)
+        elif 0 <= v <= 0xFFFFFFFF:
+            out += b"\xce" + struct.pack(">I", v)
+        elif v >= 0:
+            out += b"\xcf" + struct.pack(">Q", v)
+        elif v >= -32:
+            out += struct.pack(">b", v)
+        elif v >= -0x80:
+            out += b"\xd0" + struct.pack(">b", v)
+        elif v >= -0x8000:
+            out += b"\xd1" + struct.pack(">h", v)
+        elif v >= -0x80000000:
+            out += b"\xd2" + struct.pack(">i", v)
+        else:
+            out += b"\xd3" + struct.pack(">q", v)
+    elif isinstance(v, float):
+        out += b"\xcb" + struct.pack(">d", v)
+    elif isinstance(v, str):
+        b = v.encode("utf-8")
+        n = len(b)
+        if n < 32:
+            out.append(0xA0 | n)
+        elif n <= 0xFF:
+            out += b"\xd9" + struct.pack(">B", n)
+        elif n <= 0xFFFF:
+            out += b"\xda" + struct.pack(">H", n)
+        else:
+            out += b"\xdb" + struct.pack(">I", n)
+        out += b
+    elif isinstance(v, (bytes, bytearray)):
+        n = len(v)
+        if n <= 0xFF:
+            out += b"\xc4" + struct.pack(">B", n)
+        elif n <= 0xFFFF:
+            out += b"\xc5" + struct.pack(">H", n)
+        else:
+            out += b"\xc6" + struct.pack(">I", n)
+        out += bytes(v)
+    elif isinstance(v, (list, tuple)):
+        n = len(v)
+        if n < 16:
+            out.append(0x90 | n)
+        elif n <= 0xFFFF:
+            out += b"\xdc" + struct.pack(">H", n)
+        else:
+            out += b"\xdd" + struct.pack(">I", n)
+        for item in v:
+            _pack(item, out)
+    elif isinstance(v, dict):
+        n = len(v)
+        if n < 16:
+            out.append(0x80 | n)
+        elif n <= 0xFFFF:
+            out += b"\xde" + struct.pack(">H", n)
+        else:
+            out += b"\xdf" + struct.pack(">I", n)
+        for k, item in v.items():
+            if not isinstance(k, str):
+                raise TypeError(f"msgpack map keys must be strings here, got {k!r}")
+            _pack(k, out)
+            _pack(item, out)
+    else:
+        raise TypeError(f"cannot msgpack {type(v).__name__}")
+
+
+def unpackb(data: bytes):
+    """Decodes exactly one value: str -> str, bin -> bytes, map -> dict (wire order kept),
+    ints -> int, floats -> float, ext -> Ext. Trailing bytes are an error, as in notepack."""
+    value, pos = _unpack(memoryview(bytes(data)), 0)
+    if pos != len(data):
+        raise MsgpackError(f"{len(data) - pos} trailing bytes at offset {pos}")
+    return value
+
+
+def _take(mv, pos, n):
+    if pos + n > len(mv):
+        raise MsgpackError(f"truncated at offset {pos} (need {n} bytes)")
+    return bytes(mv[pos:pos + n]), pos + n
+
+
+def _unpack(mv, pos):
+    b, pos = _take(mv, pos, 1)
+    t = b[0]
+    if t <= 0x7F:
+        return t, pos
+    if 0x80 <= t <= 0x8F:
+        return _map(mv, pos, t & 0x0F)
+    if 0x90 <= t <= 0x9F:
+        return _array(mv, pos, t & 0x0F)
+    if 0xA0 <= t <= 0xBF:
+        raw, pos = _take(mv, pos, t & 0x1F)
+        return raw.decode("utf-8"), pos
+    if t >= 0xE0:
+        return t - 0x100, pos
+    fixed = {0xCC: ">B", 0xCD: ">H", 0xCE: ">I", 0xCF: ">Q", 0xD0: ">b", 0xD1: ">h", 0xD2: ">i",
+             0xD3: ">q", 0xCA: ">f", 0xCB: ">d"}
+    if t in fixed:
+        fmt = fixed[t]
+        raw, pos = _take(mv, pos, struct.calcsize(fmt))
+        return struct.unpack(fmt, raw)[0], pos
+    if t == 0xC0:
+        return None, pos
+    if t == 0xC2:
+        return False, pos
+    if t == 0xC3:
+        return True, pos
+    lengths = {0xC4: ">B", 0xC5: ">H", 0xC6: ">I", 0xD9: ">B", 0xDA: ">H", 0xDB: ">I",
+               0xDC: ">H", 0xDD: ">I", 0xDE: ">H", 0xDF: ">I", 0xC7: ">B", 0xC8: ">H", 0xC9: ">I"}
+    if t in lengths:
+        fmt = lengths[t]
+        raw, pos = _take(mv, pos, struct.calcsize(fmt))
+        n = struct.unpack(fmt, raw)[0]
+        if t in (0xC4, 0xC5, 0xC6):
+            return _take(mv, pos, n)
+        if t in (0xD9, 0xDA, 0xDB):
+            raw, pos = _take(mv, pos, n)
+            return raw.decode("utf-8"), pos
+        if t in (0xDC, 0xDD):
+            return _array(mv, pos, n)
+        if t in (0xDE, 0xDF):
+            return _map(mv, pos, n)
+        code, pos = _take(mv, pos, 1)
+        raw, pos = _take(mv, pos, n)
+        return Ext(struct.unpack(">b", code)[0], raw), pos
+    fixext = {0xD4: 1, 0xD5: 2, 0xD6: 4, 0xD7: 8, 0xD8: 16}
+    if t in fixext:
+        code, pos = _take(mv, pos, 1)
+        raw, pos = _take(mv, pos, fixext[t])
+        return Ext(struct.unpack(">b", code)[0], raw), pos
+    raise MsgpackError(f"reserved format byte 0x{t:02x} at offset {pos - 1}")
+
+
+def _array(mv, pos, n):
+    items = []
+    for _ in range(n):
+        item, pos = _unpack(mv, pos)
+        items.append(item)
+    return items, pos
+
+
+def _map(mv, pos, n):
+    out = {}
+    for _ in range(n):
+        key, pos = _unpack(mv, pos)
+        if not isinstance(key, str):
+            raise MsgpackError(f"non-string map key {key!r}")
+        out[key], pos = _unpack(mv, pos)
+    return out, pos
+
+
+# ---------------------------------------------------------------------------
+# demo server processes
+
+
+class DemoServer:
+    """One `socketio-demo-server --redis URL --name NAME` process on a free loopback port."""
+
+    def __init__(self, name: str, redis_url: str, log_path: Path, extra_args: list[str] | None = None):
+        self.name = name
+        self.redis_url = redis_url
+        self.log_path = log_path
+        self.extra_args = list(extra_args or [])
+        self.port: int | None = None
+        self.proc: subprocess.Popen | None = None
+        self.killed = False  # killed on purpose by a test
+        self._log = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        binary = demo_server_binary()
+        self.port = free_port()
+        cmd = [str(binary), "--port", str(self.port), "--redis", self.redis_url, "--name", self.name,
+               *self.extra_args]
+        self._log = open(self.log_path, "ab")
+        self._log.write(("$ " + " ".join(cmd) + "\n").encode())
+        self._log.flush()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"demo server {self.name} exited with {self.proc.returncode} before "
+                                   f"listening:\n{self.log_text()}")
+            if port_open(self.port):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"demo server {self.name} did not open port {self.port} within {timeout}s:\n"
+                           f"{self.log_text()}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL, then reap (bounded)."""
+        assert self.proc is not None
+        self.killed = True
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> int | None:
+        """Stops the process; returns its exit code if it had exited by itself (not killed by a test)."""
+        early = None
+        if self.proc is not None:
+            early = self.proc.poll()
+            if early is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return None if self.killed else early
+
+    def log_text(self, limit: int = 20000) -> str:
+        try:
+            text = self.log_path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return "(no log)"
+        return text if len(text) <= limit else "...(truncated)...\n" + text[-limit:]
+
+
+class Cluster:
+    """Redis plus two demo servers, `one` and `two`."""
+
+    def __init__(self, redis: RedisServer, one: DemoServer, two: DemoServer):
+        self.redis, self.one, self.two = redis, one, two
+
+    @property
+    def servers(self) -> list[DemoServer]:
+        return [self.one, self.two]
+
+
+# ---------------------------------------------------------------------------
+# python-socketio client with a recorder
+
+
+class Recorder:
+    """Thread-safe log of received events, in arrival order."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self.events: list[tuple[str, tuple]] = []
+
+    def add(self, event: str, args: tuple):
+        with self._cond:
+            self.events.append((event, args))
+            self._cond.notify_all()
+
+    def all(self, event: str) -> list[tuple]:
+        with self._cond:
+            return [a for (ev, a) in self.events if ev == event]
+
+    def names(self) -> list[str]:
+        with self._cond:
+            return [ev for (ev, _) in self.events]
+
+    def count(self, event: str) -> int:
+        return len(self.all(event))
+
+    def wait(self, event: str, count: int = 1, timeout: float = WAIT, match=None) -> list[tuple]:
+        """Waits until at least `count` such events (whose args satisfy `match`, if given) arrived."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                got = [a for (ev, a) in self.events if ev == event and (match is None or match(a))]
+                if len(got) >= count:
+                    return got
+                if event != "disconnect" and any(ev == "disconnect" for ev, _ in self.events):
+                    raise AssertionError(f"disconnected while waiting for {count} x {event!r}; "
+                                         f"events so far: {self.events!r}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"timed out after {timeout}s waiting for {count} x {event!r}; "
+                                         f"got {len(got)}; events so far: {self.events!r}")
+                self._cond.wait(remaining)
+
+
+class Client:
+    """A `socketio.Client` (WebSocket, reconnection off) on namespace "/" of one demo server.
+    Records every event; `acks` maps event names to functions whose return value acks."""
+
+    def __init__(self, server: DemoServer, *, room: str | None = None, acks: dict | None = None,
+                 label: str | None = None, transports=("websocket",)):
+        self.server = server
+        self.room = room
+        self.label = label or f"{server.name}-client"
+        self.transports = list(transports)
+        self.sio = socketio.Client(reconnection=False, request_timeout=5)
+        self.rec = Recorder()
+        self.sid: str | None = None
+
+        def catch_all(event, *args):
+            self.rec.add(event, args)
+
+        self.sio.on("*", catch_all)
+        self.sio.on("connect", lambda: self.rec.add("connect", ()))
+        self.sio.on("disconnect", lambda *args: self.rec.add("disconnect", args))
+        for event, fn in (acks or {}).items():
+            self.sio.on(event, self._acking(event, fn))
+
+    def _acking(self, event, fn):
+        def handler(*args):
+            self.rec.add(event, args)
+            return fn(*args)
+        return handler
+
+    @property
+    def url(self) -> str:
+        url = self.server.url
+        if self.room is not None:
+            url += "?" + urllib.parse.urlencode({"room": self.room})
+        return url
+
+    def connect(self) -> "Client":
+        self.sio.connect(self.url, transports=self.transports, wait_timeout=WAIT)
+        welcome = self.rec.wait("welcome")[0][0]
+        self.sid = self.sio.get_sid("/")
+        assert welcome.get("sid") == self.sid, (welcome, self.sid)
+        return self
+
+    def call(self, event: str, *args, timeout: float = WAIT):
+        """Emits with an ack and returns the ack's argument (a tuple when several)."""
+        data = args[0] if len(args) == 1 else (tuple(args) if args else None)
+        return self.sio.call(event, data, timeout=timeout)
+
+    def timed_call(self, event: str, *args, timeout: float = WAIT):
+        started = time.monotonic()
+        result = self.call(event, *args, timeout=timeout)
+        return result, time.monotonic() - started
+
+    @property
+    def connected(self) -> bool:
+        return self.sio.connected
+
+    def close(self):
+        try:
+            if self.sio.connected or self.sio.eio.state == "connected":
+                self.sio.disconnect()
+        except Exception:  # noqa: BLE001 - teardown must not mask the test result
+            pass
+
+
+def assert_serving(server: DemoServer):
+    """A fresh client connects to `server` and gets its echo back."""
+    assert server.alive(), f"demo server {server.name} process died:\n{server.log_text()}"
+    c = Client(server, label="probe")
+    try:
+        c.connect()
+        assert c.call("echo", "still-alive") == "still-alive"
+    finally:
+        c.close()
+
+
+def assert_cross_broadcast(cluster: Cluster, timeout: float = WAIT):
+    """A room broadcast from each instance reaches a client on the other one."""
+    room = unique("probe")
+    a = Client(cluster.one, room=room, label="probe-one")
+    b = Client(cluster.two, room=room, label="probe-two")
+    try:
+        a.connect()
+        b.connect()
+        for sender, receiver in ((a, b), (b, a)):
+            token = unique("tok")
+            assert sender.call("broadcast", {"room": room, "event": "probe", "data": token}) == "ok"
+            receiver.rec.wait("probe", match=lambda args: args == (token,), timeout=timeout)
+    finally:
+        a.close()
+        b.close()
