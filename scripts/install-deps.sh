@@ -4,11 +4,14 @@
 #   Debian packages (apt-get; as root only, otherwise prints the exact line):
 #     nodejs, mocha, chai (= node-chai), node-ws   -> official compliance suites
 #     libhiredis-dev, redis-server, postgresql     -> Redis adapter / storage
+#     nginx                                        -> the load balancer of `make run` and tests/cluster-service
+#     chromium, chromium-driver                    -> tests/browser (headless, /usr/bin/chromedriver)
 #     python3-venv (only when `python3 -m venv` cannot work)
 #   Python packages (pip, into the venv .data/venv made with `python3 -m venv`):
 #     python-socketio[client]==5.*, aiohttp, websocket-client, requests,
 #     pytest, pytest-timeout                       -> tests/outside-in
 #     PyJWT                                        -> tests/service (forged/expired tokens)
+#     selenium                                     -> tests/browser (drives chromium-driver)
 #
 # Environment: PYTHON (default python3) picks the interpreter for the venv;
 # VENV_DIR (default .data/venv) where the venv lives.
@@ -22,7 +25,8 @@ say() { printf 'install-deps: %s\n' "$*"; }
 
 # --- Debian packages -------------------------------------------------------
 # "node-chai" is a virtual package in Debian 12; the real package is "chai".
-APT_PACKAGES=(nodejs mocha chai node-ws libhiredis-dev redis-server postgresql)
+APT_PACKAGES=(nodejs mocha chai node-ws libhiredis-dev redis-server postgresql nginx)
+APT_PACKAGES+=(chromium chromium-driver)   # tests/browser
 
 deb_installed() {
     dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null | grep -qx installed
@@ -57,7 +61,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
     say "apt: apt-get update"
     DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
     say "apt: $apt_line"
+    # The scripts run their own PostgreSQL, Redis and nginx on loopback; keep the packages from
+    # starting system-wide services (nginx would listen on *:80) by answering "no" to
+    # invoke-rc.d for the duration of the install, unless a policy is already in place.
+    policy=/usr/sbin/policy-rc.d
+    added_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# temporary, from scripts/install-deps.sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        added_policy=1
+        trap 'rm -f "$policy"' EXIT
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    if [ "$added_policy" -eq 1 ]; then rm -f "$policy"; trap - EXIT; fi
 fi
 
 # --- Python venv -----------------------------------------------------------
@@ -72,9 +88,11 @@ else
 fi
 
 PIP_PACKAGES=('python-socketio[client]==5.*' aiohttp websocket-client requests pytest pytest-timeout PyJWT)
+PIP_PACKAGES+=(selenium)   # tests/browser (drives /usr/bin/chromedriver)
 if "$VENV_PY" - <<'EOF' >/dev/null 2>&1
 import importlib.metadata as md
 import aiohttp, websocket, requests, pytest, pytest_timeout, socketio, engineio, jwt  # noqa: F401
+import selenium  # noqa: F401
 assert md.version("python-socketio").split(".")[0] == "5"
 EOF
 then

@@ -20,7 +20,7 @@ struct HandshakeGuard: Sendable {
     /// A valid, unexpired access token (cookie or Bearer) for a user that still exists, and an
     /// allowed Origin when one is sent.
     func allow(_ request: EngineRequest) async -> AllowDecision {
-        if let origin = request.origin, !configuration.corsOrigins.contains(origin) {
+        if let origin = request.origin, !configuration.corsOrigins.contains(origin), !request.isSameOrigin(origin) {
             logger.info("handshake refused: origin", metadata: ["origin": "\(origin)"])
             return .deny(.forbidden())
         }

@@ -58,6 +58,13 @@ public struct EngineRequest: Sendable {
 
     static let host = HTTPField.Name("Host")!
 
+    /// True when `origin` is the origin this request was sent to (`http(s)://<Host>`): a page
+    /// served by this very server is never a foreign origin.
+    public func isSameOrigin(_ origin: String) -> Bool {
+        guard let host = headers[Self.host] else { return false }
+        return origin == "http://\(host)" || origin == "https://\(host)"
+    }
+
     /// The `Origin` header, when the client sent one.
     public var origin: String? { headers[.origin] }
 

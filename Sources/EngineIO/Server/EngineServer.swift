@@ -58,12 +58,13 @@ public final class EngineServer: Sendable {
             webSocket: webSocket,
             eventLoop: eventLoop,
             configuration: configuration,
-            onFinish: { [weak self] session in
+            onFinish: { [weak self] session, reason in
                 self?.sessions.withLockedValue { _ = $0.removeValue(forKey: session.id) }
+                self?.logger.info("session closed", metadata: ["sid": "\(session.id)", "reason": "\(reason.rawValue)"])
             }
         )
         sessions.withLockedValue { $0[session.id] = session }
-        logger.debug("session opened", metadata: ["sid": "\(session.id)", "transport": "\(transport.rawValue)"])
+        logger.info("session opened", metadata: ["sid": "\(session.id)", "transport": "\(transport.rawValue)", "remote": "\(request.remoteAddress?.description ?? "-")"])
         connectionHandler.withLockedValue { $0 }?(session)
         return session
     }
@@ -90,11 +91,18 @@ public final class EngineServer: Sendable {
 
     func allow(_ request: EngineRequest) async -> AllowDecision {
         if isShuttingDown { return .deny(.forbidden(message: "Server shutting down")) }
-        if case .origins(let allowed) = configuration.cors, let origin = request.origin, !allowed.contains(origin) {
+        if case .origins(let allowed) = configuration.cors, let origin = request.origin, !allowed.contains(origin),
+            !request.isSameOrigin(origin)
+        {
+            logger.info("handshake refused", metadata: ["reason": "origin", "origin": "\(origin)", "remote": "\(request.remoteAddress?.description ?? "-")"])
             return .deny(.forbidden())
         }
         guard let allowRequest = configuration.allowRequest else { return .allow() }
-        return await allowRequest(request)
+        let decision = await allowRequest(request)
+        if case .deny(let error) = decision {
+            logger.info("handshake refused", metadata: ["code": "\(error.code)", "remote": "\(request.remoteAddress?.description ?? "-")"])
+        }
+        return decision
     }
 }
 

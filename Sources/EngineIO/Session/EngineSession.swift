@@ -23,7 +23,7 @@ public final class EngineSession: Sendable {
     private let configuration: EngineConfiguration
     static let coalescingWindow = TimeAmount.milliseconds(2)
     private let runtime: NIOLockedValueBox<Runtime>
-    private let onFinish: @Sendable (EngineSession) -> Void
+    private let onFinish: @Sendable (EngineSession, EngineCloseReason) -> Void
 
     enum PollOutcome: Sendable {
         case packets([EnginePacket])
@@ -62,7 +62,7 @@ public final class EngineSession: Sendable {
         webSocket: (any Channel)?,
         eventLoop: any EventLoop,
         configuration: EngineConfiguration,
-        onFinish: @escaping @Sendable (EngineSession) -> Void
+        onFinish: @escaping @Sendable (EngineSession, EngineCloseReason) -> Void
     ) {
         self.id = id
         self.request = request
@@ -329,7 +329,7 @@ public final class EngineSession: Sendable {
             case .deliver(let handler, let message):
                 handler?(message)
             case .finished(let handler, let reason):
-                onFinish(self)
+                onFinish(self, reason)
                 handler?(reason)
             }
         }
