@@ -30,7 +30,6 @@ test: deps
 	$(VENV_PY) -m pytest tests/service -q
 	$(VENV_PY) -m pytest tests/cluster-protocol -q
 	SOCKETIO_CLIENT_JS=$$(bash scripts/socketio-client.sh) $(VENV_PY) -m pytest tests/browser -q
-	$(VENV_PY) -m pytest tests/cluster-service -q
 	bash scripts/run-compliance.sh
 
 ## compliance: build, then the official socket.io-protocol / engine.io-protocol suites
