@@ -18,11 +18,11 @@ deps:
 build:
 	swift build --build-tests
 
-## run: deps, PostgreSQL under .data/postgres (127.0.0.1:5433), build, migrate, seed, serve on :3000; Ctrl-C stops all
+## run: deps, PostgreSQL (5433) and Redis (6380) under .data/, build, migrate, seed, instances on :3000 and :3001, nginx on :8080; Ctrl-C stops all
 run:
 	bash scripts/run.sh
 
-## test: deps, one debug build, Swift tests, outside-in pytest suite, service suite, browser suite, compliance suites
+## test: deps, one debug build, Swift tests, then the outside-in suites (protocol, service, cluster, browser) and the compliance suites
 test: deps
 	swift build --build-tests
 	swift test --skip-build
@@ -30,6 +30,7 @@ test: deps
 	$(VENV_PY) -m pytest tests/service -q
 	$(VENV_PY) -m pytest tests/cluster-protocol -q
 	SOCKETIO_CLIENT_JS=$$(bash scripts/socketio-client.sh) $(VENV_PY) -m pytest tests/browser -q
+	$(VENV_PY) -m pytest tests/cluster-service -q
 	bash scripts/run-compliance.sh
 
 ## compliance: build, then the official socket.io-protocol / engine.io-protocol suites

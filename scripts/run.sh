@@ -3,13 +3,21 @@
 #
 #   1. scripts/install-deps.sh        what is missing (Debian packages as root, the Python venv)
 #   2. PostgreSQL                     .data/postgres on 127.0.0.1:$PG_PORT (reused when initialised)
-#   3. swift build --product auction  one debug build
-#   4. auction migrate, auction seed  schema and demo data (both idempotent)
-#   5. auction serve                  one instance per port in $INSTANCE_PORTS
-#   6. prints the URL and the demo logins, then waits; Ctrl-C stops everything it started.
+#   3. Redis                          Debian's redis-server on 127.0.0.1:$REDIS_PORT, data (AOF) in
+#                                     .data/redis, a child of this script
+#   4. swift build --product auction  one debug build
+#   5. auction migrate, auction seed  schema and demo data (both idempotent)
+#   6. auction serve                  one instance per port in $INSTANCE_PORTS (3000 and 3001), all
+#                                     with the same DATABASE_URL, REDIS_URL and JWT_SECRET
+#   7. nginx                          Debian's nginx on 127.0.0.1:$LB_PORT, the sticky-session load
+#                                     balancer (deploy/nginx/auction.conf.template, rendered into
+#                                     .data/nginx by deploy/nginx/render-local.sh), in the foreground
+#   8. prints the URL and the demo logins, then waits; Ctrl-C stops everything it started.
+#      If any child (an instance, Redis, nginx) exits, the rest is stopped too.
 #
 # Environment (all optional):
-#   PG_PORT (5433), PG_DIR (.data/postgres), INSTANCE_PORTS ("3000"),
+#   PG_PORT (5433), PG_DIR (.data/postgres), REDIS_PORT (6380), REDIS_DIR (.data/redis),
+#   INSTANCE_PORTS ("3000 3001"), LB_PORT (8080), NGINX_DIR (.data/nginx),
 #   JWT_SECRET (default: a random one kept in .data/jwt-secret so logins survive restarts),
 #   SKIP_DEPS=1 (do not run install-deps.sh), BIN_DIR (.build/debug).
 set -euo pipefail
@@ -18,7 +26,11 @@ ROOT=$(pwd)
 
 PG_PORT=${PG_PORT:-5433}
 PG_DIR=${PG_DIR:-.data/postgres}
-INSTANCE_PORTS=${INSTANCE_PORTS:-3000}
+INSTANCE_PORTS=${INSTANCE_PORTS:-3000 3001}
+REDIS_PORT=${REDIS_PORT:-6380}
+REDIS_DIR=${REDIS_DIR:-.data/redis}
+LB_PORT=${LB_PORT:-8080}
+NGINX_DIR=${NGINX_DIR:-.data/nginx}
 BIN_DIR=${BIN_DIR:-.build/debug}
 AUCTION="$BIN_DIR/auction"
 READY_TIMEOUT=${READY_TIMEOUT:-60}   # seconds an instance may take to answer /healthz
@@ -29,11 +41,33 @@ die() { say "error: $*"; exit 1; }
 # --- what this script started, stopped in reverse order on exit -------------------------
 INSTANCE_PIDS=()
 PG_STARTED=0
+REDIS_PID=""
+NGINX_PID=""
+
+# stop_child NAME PID SECONDS: SIGTERM, a bounded wait, then SIGKILL.
+stop_child() {
+    local name=$1 pid=$2 limit=$3 i
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    say "stopping $name ($pid)"
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 1 $((limit * 10))); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "$name ($pid) did not stop within $limit s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    return 0
+}
 
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
     set +e
+    # The load balancer first (no new traffic), then the instances, then Redis and PostgreSQL.
+    if [ -n "$NGINX_PID" ]; then stop_child nginx "$NGINX_PID" 10; fi
     if [ "${#INSTANCE_PIDS[@]}" -gt 0 ]; then
         say "stopping auction instances (${INSTANCE_PIDS[*]})"
         for pid in "${INSTANCE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
@@ -52,6 +86,7 @@ cleanup() {
             wait "$pid" 2>/dev/null
         done
     fi
+    if [ -n "$REDIS_PID" ]; then stop_child redis-server "$REDIS_PID" 10; fi
     if [ "$PG_STARTED" -eq 1 ]; then
         say "stopping PostgreSQL"
         bash scripts/postgres.sh stop "$PG_DIR" || true
@@ -75,10 +110,23 @@ healthy() {
 if [ "${SKIP_DEPS:-0}" != 1 ]; then
     bash scripts/install-deps.sh
 fi
+# The official Socket.IO browser client, served by the instances (SOCKETIO_CLIENT_JS); without
+# it the pages fall back to the CDN, so a failure here is only a warning.
+if [ -z "${SOCKETIO_CLIENT_JS:-}" ] && [ -f scripts/socketio-client.sh ]; then
+    if client_env=$(bash scripts/socketio-client.sh env); then
+        eval "$client_env"
+    else
+        say "warning: no local Socket.IO client script; the pages will load it from the CDN"
+    fi
+fi
 
-for port in $INSTANCE_PORTS; do
+for port in $INSTANCE_PORTS $LB_PORT; do
     port_in_use "$port" && die "port $port on 127.0.0.1 is already in use (another 'make run'?)"
 done
+command -v redis-server >/dev/null || die "redis-server not found (Debian package redis-server: bash scripts/install-deps.sh)"
+command -v redis-cli >/dev/null || die "redis-cli not found (Debian package redis-tools: bash scripts/install-deps.sh)"
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$NGINX" ] || die "nginx not found (Debian package nginx: bash scripts/install-deps.sh)"
 
 # --- 2. PostgreSQL ---------------------------------------------------------------------
 if bash scripts/postgres.sh status "$PG_DIR" 2>/dev/null; then
@@ -92,12 +140,38 @@ fi
 export DATABASE_URL
 say "PostgreSQL: $DATABASE_URL"
 
-# --- 3. build --------------------------------------------------------------------------
+# --- 3. Redis --------------------------------------------------------------------------
+redis_ping() { [ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+mkdir -p "$REDIS_DIR"
+REDIS_DIR=$(cd "$REDIS_DIR" && pwd)
+if port_in_use "$REDIS_PORT"; then
+    # A redis-server left behind by a run that was killed (SIGKILL skips the cleanup) is reused.
+    actual_dir=$(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get dir 2>/dev/null | sed -n 2p || true)
+    [ "$actual_dir" = "$REDIS_DIR" ] ||
+        die "port $REDIS_PORT on 127.0.0.1 is in use by something other than a Redis with data in $REDIS_DIR (set REDIS_PORT)"
+    say "Redis already running with data in $REDIS_DIR: reusing it (it is left running on exit)"
+else
+    say "redis-server on 127.0.0.1:$REDIS_PORT (data and log in $REDIS_DIR)"
+    # Foreground child; append-only file so sessions survive a restart of `make run`.
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes --daemonize no \
+        --dir "$REDIS_DIR" --appendonly yes --save "" --logfile "$REDIS_DIR/redis.log" </dev/null &
+    REDIS_PID=$!
+    deadline=$((SECONDS + 20))
+    until redis_ping; do
+        kill -0 "$REDIS_PID" 2>/dev/null || { tail -n 20 "$REDIS_DIR/redis.log" >&2; die "redis-server exited during start-up"; }
+        [ "$SECONDS" -lt "$deadline" ] || die "redis-server did not answer PING within 20 s"
+        sleep 0.2
+    done
+fi
+export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+say "Redis: $REDIS_URL"
+
+# --- 4. build --------------------------------------------------------------------------
 say "swift build --product auction"
 swift build --product auction
 [ -x "$AUCTION" ] || die "$AUCTION was not built"
 
-# --- 4. schema and demo data -----------------------------------------------------------
+# --- 5. schema and demo data -----------------------------------------------------------
 if [ -z "${JWT_SECRET:-}" ]; then
     if [ ! -s .data/jwt-secret ]; then
         mkdir -p .data
@@ -112,7 +186,7 @@ export APP_ENV=${APP_ENV:-development}
 SEED_OUTPUT=$("$AUCTION" seed)
 printf '%s\n' "$SEED_OUTPUT"
 
-# --- 5. instances ----------------------------------------------------------------------
+# --- 6. instances ----------------------------------------------------------------------
 start_instance() {   # start_instance PORT [extra env assignments...]
     local port=$1
     shift
@@ -124,11 +198,11 @@ start_instance() {   # start_instance PORT [extra env assignments...]
 wait_healthy() {     # wait_healthy PORT PID
     local port=$1 pid=$2 deadline=$((SECONDS + READY_TIMEOUT))
     while [ "$SECONDS" -lt "$deadline" ]; do
-        kill -0 "$pid" 2>/dev/null || die "the instance on port $port exited during start-up"
+        kill -0 "$pid" 2>/dev/null || die "the process for port $port exited during start-up"
         if healthy "$port"; then return 0; fi
         sleep 0.2
     done
-    die "the instance on port $port did not answer /healthz within ${READY_TIMEOUT} s"
+    die "port $port did not answer /healthz within ${READY_TIMEOUT} s"
 }
 
 for port in $INSTANCE_PORTS; do start_instance "$port"; done
@@ -138,23 +212,43 @@ for port in $INSTANCE_PORTS; do
     i=$((i + 1))
 done
 
-# --- 6. tell the user ------------------------------------------------------------------
-first_port=${INSTANCE_PORTS%% *}
+# --- 7. the load balancer --------------------------------------------------------------
+upstreams=()
+for port in $INSTANCE_PORTS; do upstreams+=("127.0.0.1:$port"); done
+NGINX_CONF=$(bash deploy/nginx/render-local.sh "$NGINX_DIR" "127.0.0.1:$LB_PORT" "${upstreams[@]}")
+"$NGINX" -t -q -p "$(dirname "$NGINX_CONF")/" -c "$NGINX_CONF" || die "nginx rejected $NGINX_CONF"
+say "nginx on 127.0.0.1:$LB_PORT -> ${upstreams[*]} (config $NGINX_CONF)"
+"$NGINX" -p "$(dirname "$NGINX_CONF")/" -c "$NGINX_CONF" </dev/null &
+NGINX_PID=$!
+wait_healthy "$LB_PORT" "$NGINX_PID"
+
+# --- 8. tell the user ------------------------------------------------------------------
 {
     echo
-    echo "  Auction is running. Open:  http://127.0.0.1:$first_port/"
+    echo "  Auction is running. Open:  http://127.0.0.1:$LB_PORT/   (nginx, sticky per client address)"
     for port in $INSTANCE_PORTS; do echo "    instance: http://127.0.0.1:$port/"; done
     echo "  Demo logins (password password123):"
     echo "    alice@example.com (Alice)   bob@example.com (Bob)   carol@example.com (Carol)"
     echo "  PostgreSQL: $DATABASE_URL"
+    echo "  Redis:      $REDIS_URL"
     echo "  Ctrl-C stops everything started here."
     echo
 } >&2
 
-# Until Ctrl-C, or until an instance dies (then everything else is stopped too).
+# Until Ctrl-C, or until a child dies (then everything else is stopped too).
+CHILDREN=("${INSTANCE_PIDS[@]}" "$NGINX_PID")
+[ -n "$REDIS_PID" ] && CHILDREN+=("$REDIS_PID")
 set +e
-wait -n "${INSTANCE_PIDS[@]}"
+wait -n "${CHILDREN[@]}"
 status=$?
 set -e
-say "an auction instance exited with status $status; stopping the rest"
+for pid in "${CHILDREN[@]}"; do
+    kill -0 "$pid" 2>/dev/null && continue
+    case "$pid" in
+        "$NGINX_PID") say "nginx exited (status $status); stopping the rest" ;;
+        "$REDIS_PID") say "redis-server exited (status $status); stopping the rest" ;;
+        *) say "an auction instance ($pid) exited with status $status; stopping the rest" ;;
+    esac
+done
+[ "$status" -eq 0 ] && status=1
 exit "$status"
