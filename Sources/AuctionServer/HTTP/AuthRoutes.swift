@@ -64,7 +64,7 @@ struct AuthRoutes: Sendable {
 
     func login(_ request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await RequestJSON.decode(Credentials.self, from: request)
-        let address = context.remoteAddress?.ipAddress ?? "unknown"
+        let address = Self.clientAddress(request, peer: context.remoteAddress?.ipAddress)
         let email = body.email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         guard loginLimiter.allow("ip:\(address)"), loginLimiter.allow("email:\(email)") else {
             throw APIError.rateLimited
@@ -95,6 +95,18 @@ struct AuthRoutes: Sendable {
     func me(_ request: Request) async throws -> Response {
         guard let (user, _) = try await authenticator.authenticate(request.headers) else { throw APIError.unauthorized }
         return try JSONResponse.encode(UserBody(user: user))
+    }
+
+    /// The client's address for rate limits: the peer, or — only when the peer is a load balancer
+    /// on this machine (loopback) — the last address it put in `X-Forwarded-For`. A client cannot
+    /// pick its own bucket by sending the header directly.
+    static func clientAddress(_ request: Request, peer: String?) -> String {
+        guard let peer else { return "unknown" }
+        let isLoopback = peer.hasPrefix("127.") || peer == "::1"
+        guard isLoopback, let forwarded = request.headers[HTTPField.Name("X-Forwarded-For")!],
+            let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty
+        else { return peer }
+        return last
     }
 
     static func isPlausibleEmail(_ email: String) -> Bool {
