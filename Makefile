@@ -25,7 +25,7 @@ run:
 ## test: deps, one debug build, Swift tests, then the outside-in suites (protocol, service, cluster, browser) and the compliance suites
 test: deps
 	swift build --build-tests
-	swift test --skip-build
+	swift test --skip-build --no-parallel
 	$(VENV_PY) -m pytest tests/outside-in -q
 	$(VENV_PY) -m pytest tests/service -q
 	$(VENV_PY) -m pytest tests/cluster-protocol -q
