@@ -129,15 +129,7 @@ public struct BidLedger: Sendable {
                 (Int64, Int64, Int64, Int64?, Date, String, Date, Bool).self
             ) {
                 if isRetry { return nil }
-                let item = AuctionItem(
-                    id: request.itemId,
-                    startingPrice: starting,
-                    minIncrement: increment,
-                    currentPrice: current,
-                    highestBidder: leader.map { Bidder(id: String($0), name: "") },
-                    endsAt: endsAt,
-                    status: AuctionStatus(rawValue: status) ?? .closed
-                )
+                let item = Self.auction(request.itemId, starting, increment, current, leader, nil, endsAt, status)
                 if case .failure(let rejection) = BidRules.evaluate(price: request.price, for: item, at: now) { return rejection }
                 return nil
             }
@@ -146,6 +138,28 @@ public struct BidLedger: Sendable {
     }
 
     // MARK: Internals
+
+    /// The rules' view of an `items` row, for the lock-free precheck and the locked decision.
+    private static func auction(
+        _ id: String,
+        _ starting: Int64,
+        _ increment: Int64,
+        _ current: Int64,
+        _ leaderID: Int64?,
+        _ leaderName: String?,
+        _ endsAt: Date,
+        _ status: String
+    ) -> AuctionItem {
+        AuctionItem(
+            id: id,
+            startingPrice: starting,
+            minIncrement: increment,
+            currentPrice: current,
+            highestBidder: leaderID.map { Bidder(id: String($0), name: leaderName ?? "") },
+            endsAt: endsAt,
+            status: AuctionStatus(rawValue: status) ?? .closed
+        )
+    }
 
     private static func locked<Result: Sendable>(
         _ itemKey: Int64,
@@ -227,16 +241,7 @@ public struct BidLedger: Sendable {
         for try await (starting, increment, current, leaderID, leaderName, endsAt, status, now) in rows.decode(
             (Int64, Int64, Int64, Int64?, String?, Date, String, Date).self
         ) {
-            let item = AuctionItem(
-                id: request.itemId,
-                startingPrice: starting,
-                minIncrement: increment,
-                currentPrice: current,
-                highestBidder: leaderID.map { Bidder(id: String($0), name: leaderName ?? "") },
-                endsAt: endsAt,
-                status: AuctionStatus(rawValue: status) ?? .closed
-            )
-            found = (item, now)
+            found = (Self.auction(request.itemId, starting, increment, current, leaderID, leaderName, endsAt, status), now)
         }
         guard let (auction, now) = found else { return .rejected(.itemNotFound) }
         if case .failure(let rejection) = BidRules.evaluate(price: request.price, for: auction, at: now) {
