@@ -23,7 +23,7 @@ public enum EngineMessage: Sendable, Equatable {
 public struct EnginePacket: Sendable, Equatable {
     public var type: EnginePacketType
     public var payload: EngineMessage?
-    /// The WebSocket frame payload, encoded once when the same packet goes to many sessions
+    /// The whole WebSocket frame, encoded once when the same packet goes to many sessions
     /// (a broadcast); every session then writes the same buffer.
     var webSocketFrame: ByteBuffer?
 
@@ -52,7 +52,7 @@ public struct PreparedMessages: Sendable {
         let allocator = ByteBufferAllocator()
         packets = messages.map { message in
             var packet = EnginePacket(.message, message)
-            packet.webSocketFrame = EnginePacketCodec.encodeForWebSocket(packet, allocator: allocator).buffer
+            packet.webSocketFrame = EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator)
             return packet
         }
     }

@@ -35,10 +35,6 @@ public enum EnginePacketCodec {
 
     /// Encodes one packet for a WebSocket frame; `isBinary` tells which frame opcode to use.
     public static func encodeForWebSocket(_ packet: EnginePacket, allocator: ByteBufferAllocator) -> (buffer: ByteBuffer, isBinary: Bool) {
-        if let frame = packet.webSocketFrame {
-            if case .binary = packet.payload { return (frame, true) }
-            return (frame, false)
-        }
         switch packet.payload {
         case .binary(let bytes):
             return (bytes, true)
@@ -52,6 +48,46 @@ public enum EnginePacketCodec {
             buffer.writeInteger(packet.type.character)
             return (buffer, false)
         }
+    }
+
+    /// Encodes one packet as a whole server-to-client WebSocket frame (RFC 6455 section 5.2:
+    /// FIN, opcode, length, no mask), header and payload in one buffer.
+    public static func encodeWebSocketFrame(_ packet: EnginePacket, allocator: ByteBufferAllocator) -> ByteBuffer {
+        if let frame = packet.webSocketFrame { return frame }
+        let isBinary: Bool
+        let length: Int
+        switch packet.payload {
+        case .binary(let bytes):
+            isBinary = true
+            length = bytes.readableBytes
+        case .text(let text):
+            isBinary = false
+            length = 1 + text.utf8.count
+        case nil:
+            isBinary = false
+            length = 1
+        }
+        var buffer = allocator.buffer(capacity: length + 10)
+        buffer.writeInteger(UInt8(0x80) | (isBinary ? 0x2 : 0x1))
+        if length < 126 {
+            buffer.writeInteger(UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            buffer.writeInteger(UInt8(126))
+            buffer.writeInteger(UInt16(length))
+        } else {
+            buffer.writeInteger(UInt8(127))
+            buffer.writeInteger(UInt64(length))
+        }
+        switch packet.payload {
+        case .binary(let bytes):
+            buffer.writeImmutableBuffer(bytes)
+        case .text(let text):
+            buffer.writeInteger(packet.type.character)
+            buffer.writeString(text)
+        case nil:
+            buffer.writeInteger(packet.type.character)
+        }
+        return buffer
     }
 
     // MARK: Polling

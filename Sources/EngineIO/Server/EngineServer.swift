@@ -17,6 +17,7 @@ public final class EngineServer: Sendable {
     private let sessions = NIOLockedValueBox<[String: EngineSession]>([:])
     private let connectionHandler = NIOLockedValueBox<ConnectionHandler?>(nil)
     private let shuttingDown = NIOLockedValueBox(false)
+    let writeQueues = EngineWriteQueues()
 
     public init(configuration: EngineConfiguration, logger: Logger = Logger(label: "engine.io")) {
         self.configuration = configuration
@@ -47,17 +48,25 @@ public final class EngineServer: Sendable {
         request: EngineRequest,
         attachments: [String: String],
         transport: EngineTransport,
-        webSocket: (any Channel)?,
+        webSocket: (channel: any Channel, writer: EngineFrameWriter)?,
         eventLoop: any EventLoop
     ) -> EngineSession {
+        let output = webSocket.map { webSocket in
+            WebSocketOutput(
+                channel: webSocket.channel,
+                writer: NIOLoopBound(webSocket.writer, eventLoop: webSocket.channel.eventLoop),
+                queue: writeQueues.queue(for: webSocket.channel.eventLoop)
+            )
+        }
         let session = EngineSession(
             id: SessionID.make(),
             request: request,
             attachments: attachments,
             transport: transport,
-            webSocket: webSocket,
+            webSocket: output,
             eventLoop: eventLoop,
             configuration: configuration,
+            writeQueues: writeQueues,
             onFinish: { [weak self] session, reason in
                 self?.sessions.withLockedValue { _ = $0.removeValue(forKey: session.id) }
                 self?.logger.info("session closed", metadata: ["sid": "\(session.id)", "reason": "\(reason.rawValue)"])

@@ -21,7 +21,7 @@ public final class EngineSession: Sendable {
 
     public let eventLoop: any EventLoop
     private let configuration: EngineConfiguration
-    static let coalescingWindow = TimeAmount.milliseconds(2)
+    private let writeQueues: EngineWriteQueues
     private let runtime: NIOLockedValueBox<Runtime>
     private let onFinish: @Sendable (EngineSession, EngineCloseReason) -> Void
 
@@ -33,22 +33,26 @@ public final class EngineSession: Sendable {
     struct Runtime {
         var machine: EngineSessionStateMachine
         var pollWaiters: [EngineSessionStateMachine.PollID: CheckedContinuation<PollOutcome, Never>] = [:]
-        var webSocket: (any Channel)?
+        var webSocket: WebSocketOutput?
+        /// Packets handed to the WebSocket, waiting for its loop's write queue to run.
+        var queuedFrames: [EnginePacket] = []
+        /// The session is in its loop's write queue.
+        var writeQueued = false
+        /// The socket took more than its high watermark; the next batch waits until it drains.
+        var awaitingWritability = false
         /// Timers are never cancelled (NIO's cancel scans every timer of the loop, which is
         /// quadratic with thousands of sessions); a fired timer whose generation is stale does nothing.
         var pingGeneration: UInt64 = 0
         var pingTimeoutGeneration: UInt64 = 0
         var onMessage: MessageHandler?
         var onClose: CloseHandler?
-        /// When this session last wrote WebSocket frames.
-        var lastWebSocketWrite = NIODeadline.uptimeNanoseconds(0)
         /// Messages that arrived before the application installed its handler.
         var early: [EngineMessage] = []
     }
 
     private enum Effect {
         case resumePoll(CheckedContinuation<PollOutcome, Never>, PollOutcome)
-        case write(any Channel, [EnginePacket])
+        case queueWrite(EngineWriteQueue)
         case closeChannel(any Channel)
         case deliver(MessageHandler?, EngineMessage)
         case finished(CloseHandler?, EngineCloseReason)
@@ -59,9 +63,10 @@ public final class EngineSession: Sendable {
         request: EngineRequest,
         attachments: [String: String],
         transport: EngineTransport,
-        webSocket: (any Channel)?,
+        webSocket: WebSocketOutput?,
         eventLoop: any EventLoop,
         configuration: EngineConfiguration,
+        writeQueues: EngineWriteQueues,
         onFinish: @escaping @Sendable (EngineSession, EngineCloseReason) -> Void
     ) {
         self.id = id
@@ -69,6 +74,7 @@ public final class EngineSession: Sendable {
         self.attachments = attachments
         self.eventLoop = eventLoop
         self.configuration = configuration
+        self.writeQueues = writeQueues
         self.onFinish = onFinish
         var runtime = Runtime(machine: EngineSessionStateMachine(transport: transport == .polling ? .polling : .websocket))
         runtime.webSocket = webSocket
@@ -198,10 +204,15 @@ public final class EngineSession: Sendable {
     }
 
     /// Attaches a WebSocket for the upgrade. False when the session cannot take one now.
-    func attachUpgradingWebSocket(_ channel: any Channel) -> Bool {
-        runtime.withLockedValue { runtime in
+    func attachUpgradingWebSocket(_ channel: any Channel, writer: EngineFrameWriter) -> Bool {
+        let output = WebSocketOutput(
+            channel: channel,
+            writer: NIOLoopBound(writer, eventLoop: channel.eventLoop),
+            queue: writeQueues.queue(for: channel.eventLoop)
+        )
+        return runtime.withLockedValue { runtime in
             guard configuration.allowUpgrades, runtime.machine.canAttachWebSocket(), runtime.webSocket == nil else { return false }
-            runtime.webSocket = channel
+            runtime.webSocket = output
             return true
         }
     }
@@ -212,9 +223,58 @@ public final class EngineSession: Sendable {
 
     func webSocketClosed(_ channel: any Channel) {
         run { machine, runtime in
-            guard runtime.webSocket === channel else { return [] }
+            guard runtime.webSocket?.channel === channel else { return [] }
             runtime.webSocket = nil
+            runtime.queuedFrames.removeAll()
+            runtime.awaitingWritability = false
             return machine.webSocketClosed()
+        }
+    }
+
+    /// The WebSocket's socket drained below its low watermark.
+    func webSocketBecameWritable() {
+        let resume = runtime.withLockedValue { runtime in
+            defer { runtime.awaitingWritability = false }
+            return runtime.awaitingWritability
+        }
+        if resume { run { $0.webSocketWriteCompleted() } }
+    }
+
+    /// Runs on the WebSocket's event loop (its write queue): writes every queued packet as a
+    /// ready-made frame, then lets the machine hand over what was sent meanwhile.
+    func writeQueuedFrames() {
+        guard let output = runtime.withLockedValue({ $0.webSocket }) else { return }
+        guard output.channel.eventLoop.inEventLoop else {
+            // A WebSocket that replaced the one this session was queued for: its own loop writes.
+            output.queue.enqueue(self)
+            return
+        }
+        let writer = output.writer.value
+        let allocator = output.channel.allocator
+        while true {
+            let batch: [EnginePacket] = runtime.withLockedValue { runtime in
+                if runtime.queuedFrames.isEmpty {
+                    runtime.writeQueued = false
+                    return []
+                }
+                defer { runtime.queuedFrames = [] }
+                return runtime.queuedFrames
+            }
+            if batch.isEmpty { return }
+            for packet in batch {
+                writer.write(EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator))
+            }
+            writer.flush()
+            if !writer.isWritable {
+                // Backpressure: further packets wait in the machine until the socket drains.
+                runtime.withLockedValue { runtime in
+                    runtime.awaitingWritability = true
+                    runtime.writeQueued = false
+                }
+                return
+            }
+            // Appends to `queuedFrames` without queueing again: `writeQueued` is still set.
+            run { $0.webSocketWriteCompleted() }
         }
     }
 
@@ -242,11 +302,14 @@ public final class EngineSession: Sendable {
         case .holdPoll, .rejectRequest:
             return []
         case .writeWebSocket(let packets):
-            guard let channel = runtime.webSocket else { return [] }
-            return [.write(channel, packets)]
+            guard let output = runtime.webSocket else { return [] }
+            runtime.queuedFrames.append(contentsOf: packets)
+            if runtime.writeQueued { return [] }
+            runtime.writeQueued = true
+            return [.queueWrite(output.queue)]
         case .closeWebSocket:
-            guard let channel = runtime.webSocket else { return [] }
-            return [.closeChannel(channel)]
+            guard let output = runtime.webSocket else { return [] }
+            return [.closeChannel(output.channel)]
         case .deliver(let message):
             guard let handler = runtime.onMessage else {
                 runtime.early.append(message)
@@ -255,23 +318,13 @@ public final class EngineSession: Sendable {
             return [.deliver(handler, message)]
         case .schedulePing:
             runtime.pingGeneration &+= 1
-            let generation = runtime.pingGeneration
-            eventLoop.scheduleTask(in: TimeAmount(configuration.pingInterval)) { [weak self] in
-                self?.run { machine, runtime in
-                    guard runtime.pingGeneration == generation else { return [] }
-                    return machine.pingIntervalElapsed()
-                }
-            }
+            let timer = HeartbeatTimer(session: self, kind: .ping, generation: runtime.pingGeneration)
+            _ = try? eventLoop.scheduleCallback(in: TimeAmount(configuration.pingInterval), handler: timer)
             return []
         case .schedulePingTimeout:
             runtime.pingTimeoutGeneration &+= 1
-            let generation = runtime.pingTimeoutGeneration
-            eventLoop.scheduleTask(in: TimeAmount(configuration.pingTimeout)) { [weak self] in
-                self?.run { machine, runtime in
-                    guard runtime.pingTimeoutGeneration == generation else { return [] }
-                    return machine.pingTimeoutElapsed()
-                }
-            }
+            let timer = HeartbeatTimer(session: self, kind: .pingTimeout, generation: runtime.pingTimeoutGeneration)
+            _ = try? eventLoop.scheduleCallback(in: TimeAmount(configuration.pingTimeout), handler: timer)
             return []
         case .cancelPingTimeout:
             runtime.pingTimeoutGeneration &+= 1
@@ -288,18 +341,16 @@ public final class EngineSession: Sendable {
         }
     }
 
-    private func writeFrames(_ packets: [EnginePacket], to channel: any Channel) {
-        runtime.withLockedValue { $0.lastWebSocketWrite = .now() }
-        let written = channel.eventLoop.makePromise(of: Void.self)
-        for (index, packet) in packets.enumerated() {
-            let (buffer, isBinary) = EnginePacketCodec.encodeForWebSocket(packet, allocator: channel.allocator)
-            let frame = WebSocketFrame(fin: true, opcode: isBinary ? .binary : .text, data: buffer)
-            channel.write(frame, promise: index == packets.count - 1 ? written : nil)
-        }
-        if packets.isEmpty { written.succeed() }
-        channel.flush()
-        written.futureResult.whenComplete { [weak self] _ in
-            self?.run { $0.webSocketWriteCompleted() }
+    fileprivate func heartbeatTimerFired(_ kind: HeartbeatTimer.Kind, generation: UInt64) {
+        run { machine, runtime in
+            switch kind {
+            case .ping:
+                guard runtime.pingGeneration == generation else { return [] }
+                return machine.pingIntervalElapsed()
+            case .pingTimeout:
+                guard runtime.pingTimeoutGeneration == generation else { return [] }
+                return machine.pingTimeoutElapsed()
+            }
         }
     }
 
@@ -308,21 +359,12 @@ public final class EngineSession: Sendable {
             switch effect {
             case .resumePoll(let continuation, let outcome):
                 continuation.resume(returning: outcome)
-            case .write(let channel, let packets):
-                channel.eventLoop.executeSoon { [weak self] in
-                    guard let self else { return }
-                    // Batches to one WebSocket leave at least a coalescing window apart: what is
-                    // sent meanwhile queues and leaves together, in its own TCP segment. A timer is
-                    // needed only inside a burst; steady traffic writes at once.
-                    let earliest = self.runtime.withLockedValue { $0.lastWebSocketWrite } + EngineSession.coalescingWindow
-                    if NIODeadline.now() >= earliest {
-                        self.writeFrames(packets, to: channel)
-                    } else {
-                        channel.eventLoop.scheduleTask(deadline: earliest) { self.writeFrames(packets, to: channel) }
-                    }
-                }
+            case .queueWrite(let queue):
+                queue.enqueue(self)
             case .closeChannel(let channel):
                 channel.eventLoop.execute {
+                    // Frames still queued (the close packet among them) leave before the close frame.
+                    self.writeQueuedFrames()
                     let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: WebSocketErrorCode.normalClosure.buffer(channel.allocator))
                     channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
                 }
@@ -344,9 +386,19 @@ extension WebSocketErrorCode {
     }
 }
 
-extension EventLoop {
-    /// Runs `body` now when already on this loop, else on it as soon as possible.
-    func executeSoon(_ body: @escaping @Sendable () -> Void) {
-        if inEventLoop { body() } else { execute(body) }
+/// A heartbeat deadline of one session. Scheduled as a callback, it costs the event loop a slot
+/// in its timer heap and no allocation (a task would allocate a closure and a promise).
+private struct HeartbeatTimer: NIOScheduledCallbackHandler, Sendable {
+    enum Kind {
+        case ping
+        case pingTimeout
+    }
+
+    weak var session: EngineSession?
+    let kind: Kind
+    let generation: UInt64
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        session?.heartbeatTimerFired(kind, generation: generation)
     }
 }

@@ -57,8 +57,14 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
+    /// NIO keeps each connection's last receive buffer for the next read, sized by this
+    /// allocator: its default starts at 2 KiB, which an idle WebSocket would hold for good.
+    /// Reads of bigger requests grow it again.
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536)
+
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
             let verdict = NIOLockedValueBox(Verdict.undecided)
             let engine = self.engine
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
@@ -146,6 +152,8 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         engine: EngineServer
     ) async -> (verdict: Verdict, headers: HTTPHeaders?) {
         var fields = HTTPFields()
+        // The request lives as long as its session: no growth slack.
+        fields.reserveCapacity(head.headers.count)
         for (name, value) in head.headers {
             if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
         }
@@ -179,6 +187,8 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
     private static func startWebSocket(_ channel: any Channel, verdict: Verdict, engine: EngineServer) throws {
         let maxPayload = engine.configuration.maxPayload
         let handler = EngineWebSocketHandler()
+        let writer = EngineFrameWriter()
+        try channel.pipeline.syncOperations.addHandler(writer, position: .first)
         try channel.pipeline.syncOperations.addHandler(
             NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maxPayload)
         )
@@ -189,7 +199,7 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
                 request: request,
                 attachments: attachments,
                 transport: .websocket,
-                webSocket: channel,
+                webSocket: (channel, writer),
                 eventLoop: channel.eventLoop
             )
             handler.session = session
@@ -197,7 +207,7 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
             channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: buffer), promise: nil)
             session.opened()
         case .join(let session):
-            if session.attachUpgradingWebSocket(channel) {
+            if session.attachUpgradingWebSocket(channel, writer: writer) {
                 handler.session = session
             } else {
                 channel.close(promise: nil)

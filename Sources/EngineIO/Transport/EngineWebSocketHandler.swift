@@ -34,6 +34,11 @@ final class EngineWebSocketHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { session?.webSocketBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         session?.webSocketClosed(context.channel)
         session = nil

@@ -27,15 +27,17 @@ final class Client: Sendable {
 
     func start(connectTimeout: Duration) {
         // Not cancelled when a namespace connects (cancelling NIO timers is costly): it checks.
-        session.eventLoop.scheduleTask(in: TimeAmount(connectTimeout)) { [weak self] in
-            guard let self else { return }
-            let idle = self.state.withLockedValue { $0.sockets.isEmpty && $0.connecting.isEmpty && !$0.everConnected }
-            if idle { self.session.close(reason: .serverClose) }
-        }
+        _ = try? session.eventLoop.scheduleCallback(in: TimeAmount(connectTimeout), handler: ConnectDeadline(client: self))
         session.setHandlers(
             onMessage: { [self] message in self.receive(message) },
             onClose: { [self] reason in self.engineClosed(reason) }
         )
+    }
+
+    /// Closes a connection that connected no namespace in time.
+    fileprivate func connectDeadlinePassed() {
+        let idle = state.withLockedValue { $0.sockets.isEmpty && $0.connecting.isEmpty && !$0.everConnected }
+        if idle { session.close(reason: .serverClose) }
     }
 
     func enqueue(_ job: @escaping @Sendable () async -> Void) {
@@ -99,7 +101,13 @@ final class Client: Sendable {
     }
 
     private func connect(_ name: String, auth: JSONValue) async {
-        defer { state.withLockedValue { _ = $0.connecting.remove(name) } }
+        defer {
+            state.withLockedValue { state in
+                state.connecting.remove(name)
+                // An emptied set keeps its storage; a connection that is done connecting drops it.
+                if state.connecting.isEmpty { state.connecting = [] }
+            }
+        }
         guard let namespace = server.namespace(named: name) else {
             send(SocketIOPacket(type: .connectError, namespace: name, data: ["message": "Invalid namespace"]))
             return
@@ -140,5 +148,14 @@ final class Client: Sendable {
         enqueue {
             for socket in sockets { await socket.closed(disconnectReason) }
         }
+    }
+}
+
+/// The connect timeout of one connection, scheduled as an event-loop callback (no allocation).
+private struct ConnectDeadline: NIOScheduledCallbackHandler, Sendable {
+    weak var client: Client?
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        client?.connectDeadlinePassed()
     }
 }

@@ -1,14 +1,14 @@
 import NIOConcurrencyHelpers
-import NIOCore
 
 /// Runs async jobs one after another, in the order they were enqueued.
 ///
-/// A task exists only while jobs are waiting, so an idle connection costs no task.
+/// A task exists only while jobs are waiting, so an idle connection costs no task; and the queue
+/// is an array taken whole by the running task, so an idle connection holds no queue storage.
 public final class SerialMailbox: Sendable {
     public typealias Job = @Sendable () async -> Void
 
     private struct State {
-        var jobs = CircularBuffer<Job>()
+        var jobs: [Job] = []
         var running = false
     }
 
@@ -30,15 +30,16 @@ public final class SerialMailbox: Sendable {
 
     private func drain() async {
         while true {
-            let job: Job? = state.withLockedValue { state in
+            let jobs: [Job] = state.withLockedValue { state in
                 if state.jobs.isEmpty {
                     state.running = false
-                    return nil
+                    return []
                 }
-                return state.jobs.removeFirst()
+                defer { state.jobs = [] }
+                return state.jobs
             }
-            guard let job else { return }
-            await job()
+            if jobs.isEmpty { return }
+            for job in jobs { await job() }
         }
     }
 }
