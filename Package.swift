@@ -156,7 +156,14 @@ let package = Package(
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
         .testTarget(name: "SocketIORedisTests", dependencies: ["SocketIORedis", "TestSupport"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "EngineIOTests", dependencies: ["EngineIO", "TestSupport"]),
+        .testTarget(
+            name: "EngineIOTests",
+            dependencies: [
+                "EngineIO", "TestSupport",
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "SocketIOTests", dependencies: ["SocketIO", "TestSupport"]),
     ]
 )

@@ -267,9 +267,9 @@ def assert_eio_error(resp: requests.Response, status: int, code: int, message: s
         assert body == {"code": code, "message": message}, body
 
 
-def ws_open(server: DemoServer, **query) -> websocket.WebSocket:
+def ws_open(server: DemoServer, sockopt=(), **query) -> websocket.WebSocket:
     q = {"EIO": "4", "transport": "websocket", **query}
-    return websocket.create_connection(eio_url(server, "ws", **q), timeout=WAIT)
+    return websocket.create_connection(eio_url(server, "ws", **q), timeout=WAIT, sockopt=sockopt)
 
 
 def ws_recv_text(ws: websocket.WebSocket, timeout: float = WAIT) -> str:

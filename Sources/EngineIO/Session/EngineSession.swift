@@ -46,6 +46,8 @@ public final class EngineSession: Sendable {
         var pingTimeoutGeneration: UInt64 = 0
         var onMessage: MessageHandler?
         var onClose: CloseHandler?
+        /// When this session last wrote WebSocket frames.
+        var lastWebSocketWrite = NIODeadline.uptimeNanoseconds(0)
         /// Messages that arrived before the application installed its handler.
         var early: [EngineMessage] = []
     }
@@ -240,42 +242,70 @@ public final class EngineSession: Sendable {
         if resume { run { $0.webSocketWriteCompleted() } }
     }
 
+    /// Batches to one WebSocket leave at least this far apart; what is sent meanwhile waits and
+    /// leaves together. Like the reference server's `drain` cycle, it keeps separately sent
+    /// packets in separate TCP segments unless they come faster than this.
+    static let coalescingWindow = TimeAmount.milliseconds(2)
+
     /// Runs on the WebSocket's event loop (its write queue): writes every queued packet as a
-    /// ready-made frame, then lets the machine hand over what was sent meanwhile.
-    func writeQueuedFrames() {
-        guard let output = runtime.withLockedValue({ $0.webSocket }) else { return }
+    /// ready-made frame, then lets the machine hand over what was sent meanwhile. With `now`,
+    /// keeps the coalescing window and returns when to come back (nil: nothing left to write);
+    /// without, writes at once (before a close frame).
+    @discardableResult
+    func writeQueuedFrames(now: NIODeadline? = nil) -> NIODeadline? {
+        guard let output = runtime.withLockedValue({ $0.webSocket }) else { return nil }
         guard output.channel.eventLoop.inEventLoop else {
             // A WebSocket that replaced the one this session was queued for: its own loop writes.
             output.queue.enqueue(self)
-            return
+            return nil
+        }
+        enum Step {
+            case write([EnginePacket])
+            case wait(NIODeadline)
+            case idle
+        }
+        let step: Step = runtime.withLockedValue { runtime in
+            if runtime.queuedFrames.isEmpty {
+                runtime.writeQueued = false
+                return .idle
+            }
+            if let now, now < runtime.lastWebSocketWrite + Self.coalescingWindow {
+                return .wait(runtime.lastWebSocketWrite + Self.coalescingWindow)
+            }
+            runtime.lastWebSocketWrite = now ?? .now()
+            defer { runtime.queuedFrames = [] }
+            return .write(runtime.queuedFrames)
+        }
+        let batch: [EnginePacket]
+        switch step {
+        case .idle: return nil
+        case .wait(let deadline): return deadline
+        case .write(let packets): batch = packets
         }
         let writer = output.writer.value
         let allocator = output.channel.allocator
-        while true {
-            let batch: [EnginePacket] = runtime.withLockedValue { runtime in
-                if runtime.queuedFrames.isEmpty {
-                    runtime.writeQueued = false
-                    return []
-                }
-                defer { runtime.queuedFrames = [] }
-                return runtime.queuedFrames
-            }
-            if batch.isEmpty { return }
-            for packet in batch {
-                writer.write(EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator))
-            }
-            writer.flush()
-            if !writer.isWritable {
-                // Backpressure: further packets wait in the machine until the socket drains.
-                runtime.withLockedValue { runtime in
-                    runtime.awaitingWritability = true
-                    runtime.writeQueued = false
-                }
-                return
-            }
-            // Appends to `queuedFrames` without queueing again: `writeQueued` is still set.
-            run { $0.webSocketWriteCompleted() }
+        for packet in batch {
+            writer.write(EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator))
         }
+        writer.flush()
+        if !writer.isWritable {
+            // Backpressure: further packets wait in the machine until the socket drains.
+            runtime.withLockedValue { runtime in
+                runtime.awaitingWritability = true
+                runtime.writeQueued = false
+            }
+            return nil
+        }
+        // Appends what was sent meanwhile to `queuedFrames` without queueing again
+        // (`writeQueued` is still set); the write queue comes back for it after the window.
+        run { $0.webSocketWriteCompleted() }
+        let more = runtime.withLockedValue { runtime in
+            if runtime.queuedFrames.isEmpty { runtime.writeQueued = false }
+            return !runtime.queuedFrames.isEmpty
+        }
+        if !more { return nil }
+        if now == nil { return writeQueuedFrames() }
+        return runtime.withLockedValue { $0.lastWebSocketWrite } + Self.coalescingWindow
     }
 
     // MARK: Running the machine

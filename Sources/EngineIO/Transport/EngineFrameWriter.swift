@@ -43,13 +43,17 @@ struct WebSocketOutput: Sendable {
 ///
 /// A broadcast reaches hundreds of sessions from one thread; instead of one task per session on
 /// each session's loop, every loop gets one task that writes all of its sessions' frames. What is
-/// sent to a session before that task runs leaves in the same write.
+/// sent to a session before that task runs leaves in the same write. A session still inside its
+/// coalescing window waits for one timer shared by the whole loop, not a timer of its own.
 final class EngineWriteQueue: Sendable {
     let eventLoop: any EventLoop
 
     private struct Pending {
         var sessions: [EngineSession] = []
         var scheduled = false
+        /// Sessions to come back to, and when.
+        var waiting: [(session: EngineSession, deadline: NIODeadline)] = []
+        var timerDeadline: NIODeadline?
     }
 
     private let pending = NIOLockedValueBox(Pending())
@@ -73,10 +77,49 @@ final class EngineWriteQueue: Sendable {
     private func drain() {
         let sessions = pending.withLockedValue { pending in
             pending.scheduled = false
-            defer { pending.sessions.removeAll(keepingCapacity: true) }
+            defer { pending.sessions = [] }
             return pending.sessions
         }
-        for session in sessions { session.writeQueuedFrames() }
+        write(sessions)
+    }
+
+    private func write(_ sessions: [EngineSession]) {
+        let now = NIODeadline.now()
+        var waiting: [(session: EngineSession, deadline: NIODeadline)] = []
+        for session in sessions {
+            if let deadline = session.writeQueuedFrames(now: now) { waiting.append((session, deadline)) }
+        }
+        guard !waiting.isEmpty else { return }
+        let arm: NIODeadline? = pending.withLockedValue { pending in
+            pending.waiting.append(contentsOf: waiting)
+            let earliest = waiting.lazy.map(\.deadline).min()!
+            if let armed = pending.timerDeadline, armed <= earliest { return nil }
+            pending.timerDeadline = earliest
+            return earliest
+        }
+        if let arm {
+            eventLoop.scheduleTask(deadline: arm) { self.timerFired(arm) }
+        }
+    }
+
+    private func timerFired(_ deadline: NIODeadline) {
+        let due: [EngineSession] = pending.withLockedValue { pending in
+            // A timer armed earlier than this one re-arms for whatever is left.
+            if pending.timerDeadline == deadline { pending.timerDeadline = nil }
+            let now = NIODeadline.now()
+            let due = pending.waiting.filter { $0.deadline <= now }.map(\.session)
+            pending.waiting.removeAll { $0.deadline <= now }
+            return due
+        }
+        write(due)
+        let rearm: NIODeadline? = pending.withLockedValue { pending in
+            guard pending.timerDeadline == nil, let earliest = pending.waiting.lazy.map(\.deadline).min() else { return nil }
+            pending.timerDeadline = earliest
+            return earliest
+        }
+        if let rearm {
+            eventLoop.scheduleTask(deadline: rearm) { self.timerFired(rearm) }
+        }
     }
 }
 
