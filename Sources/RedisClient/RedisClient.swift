@@ -153,7 +153,9 @@ public final class RedisClient: Service, Sendable {
         let role = subscriber ? "subscriber" : "command"
         var backoff: Duration = .milliseconds(50)
         var wasDown = false
-        while !isStopped {
+        // Cancelled (its service group gave up on a graceful end), the loop must end too: a
+        // cancelled sleep returns at once, and retrying without it would spin on a CPU.
+        while !isStopped, !Task.isCancelled {
             do {
                 let dispatch: MessageHandler = { [weak self] message in self?.dispatch(message) }
                 let handlers: MessageHandler? = subscriber ? dispatch : nil
@@ -183,7 +185,11 @@ public final class RedisClient: Service, Sendable {
             }
             wasDown = true
             if isStopped { break }
-            try? await Task.sleep(for: backoff)
+            do {
+                try await Task.sleep(for: backoff)
+            } catch {
+                break
+            }
             backoff = min(backoff * 2, Self.maximumBackoff)
         }
     }

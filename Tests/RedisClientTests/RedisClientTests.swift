@@ -90,6 +90,25 @@ struct RedisClientTests {
         #expect(received.withLockedValue { Array($0.suffix(2)) } == ["- plain three", "room#* room#b four"])
     }
 
+    @Test func cancelledWhileRedisIsAwayItEndsInsteadOfSpinning() async throws {
+        // Nothing listens on this port: every connect is refused, so the client is in its
+        // reconnect loop when the task is cancelled.
+        let port = try RedisServerProcess.freePort()
+        let client = RedisClient(url: try RedisURL("redis://127.0.0.1:\(port)"), logger: Logger(label: "test"))
+        let ended = NIOLockedValueBox(false)
+        let running = Task {
+            try? await client.run()
+            ended.withLockedValue { $0 = true }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!client.isHealthy)
+        let cpuBefore = ProcessCPU.seconds()
+        running.cancel()
+        #expect(await eventually(5) { ended.withLockedValue { $0 } }, "run() did not return after cancellation")
+        // A spinning reconnect loop would burn a core for the whole wait above.
+        #expect(ProcessCPU.seconds() - cpuBefore < 1.0)
+    }
+
     @Test func urlsAreParsed() throws {
         let url = try RedisURL("redis://127.0.0.1:6380/2")
         #expect(url.host == "127.0.0.1")
@@ -120,5 +139,15 @@ struct RedisClientTests {
         var buffer = ByteBuffer()
         RESPCommand.format([Array("SET".utf8), Array("k".utf8), [0, 0x0D, 0x0A]], into: &buffer)
         #expect(String(buffer: buffer) == "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n\0\r\n\r\n")
+    }
+}
+
+/// CPU time this process has used (user + system), from getrusage.
+enum ProcessCPU {
+    static func seconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 }
