@@ -15,7 +15,14 @@ public final class EngineServer: Sendable {
     public let configuration: EngineConfiguration
     let logger: Logger
     private let sessions = NIOLockedValueBox<[String: EngineSession]>([:])
-    private let connectionHandler = NIOLockedValueBox<ConnectionHandler?>(nil)
+    /// In a struct, not as the box's value itself: reading a closure through the box's generic
+    /// `inout` writes back a reabstracted copy, one more thunk layer per read, and every new
+    /// session then called through all of them (connection setup slowed down with each session).
+    private struct Handlers {
+        var connection: ConnectionHandler?
+    }
+
+    private let handlers = NIOLockedValueBox(Handlers())
     private let shuttingDown = NIOLockedValueBox(false)
     let writeQueues = EngineWriteQueues()
 
@@ -26,7 +33,7 @@ public final class EngineServer: Sendable {
 
     /// Called for each new session, before its first packet is processed.
     public func onConnection(_ handler: @escaping ConnectionHandler) {
-        connectionHandler.withLockedValue { $0 = handler }
+        handlers.withLockedValue { $0.connection = handler }
     }
 
     public var sessionCount: Int { sessions.withLockedValue { $0.count } }
@@ -74,7 +81,7 @@ public final class EngineServer: Sendable {
         )
         sessions.withLockedValue { $0[session.id] = session }
         logger.info("session opened", metadata: ["sid": "\(session.id)", "transport": "\(transport.rawValue)", "remote": "\(request.remoteAddress?.description ?? "-")"])
-        connectionHandler.withLockedValue { $0 }?(session)
+        handlers.withLockedValue { $0.connection }?(session)
         return session
     }
 
