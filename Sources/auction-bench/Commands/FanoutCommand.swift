@@ -62,7 +62,10 @@ struct FanoutCommand: AsyncParsableCommand {
         let emitterCount = emitters
         let connector = ClientConnector(handshakeTimeout: client.handshakeTimeAmount, census: census) { channel in
             let tally = tallyByLoop[ObjectIdentifier(channel.eventLoop)]!
-            try channel.pipeline.syncOperations.addHandler(BidTrafficHandler(tally: tally, clock: clock, emitterCount: emitterCount))
+            let traffic = BidTrafficHandler(tally: tally, clock: clock, emitterCount: emitterCount)
+            try channel.pipeline.syncOperations.addHandler(traffic)
+            let socketIO = try channel.pipeline.syncOperations.handler(type: SocketIOClientHandler.self)
+            try channel.pipeline.syncOperations.addHandler(BidFrameFastPath(traffic: traffic, clock: clock), position: .before(socketIO))
         }
         let room = self.room
         let ramp = ConnectionRamp(total: sockets, parallelism: client.parallel, completionLoop: loops[0]) { index in

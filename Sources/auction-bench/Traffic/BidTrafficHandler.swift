@@ -55,7 +55,7 @@ final class BidTrafficHandler: ChannelInboundHandler {
         }
     }
 
-    private func recordDelivery(_ bid: BidPayload, at now: Int64) {
+    func recordDelivery(_ bid: BidPayload, at now: Int64) {
         var gap = 0
         var reordered = false
         if lastSeq.indices.contains(bid.emitter) {
