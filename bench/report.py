@@ -191,7 +191,6 @@ def main():
     if not fanouts and not idles:
         sys.exit(f"no result files in {args.results}")
     facts = machine()
-    bound = BOUNDS[1]
     lines = [
         "# Benchmarks: our Socket.IO server against python-socketio",
         "",

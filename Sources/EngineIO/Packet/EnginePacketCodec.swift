@@ -35,40 +35,32 @@ public enum EnginePacketCodec {
 
     /// Encodes one packet for a WebSocket frame; `isBinary` tells which frame opcode to use.
     public static func encodeForWebSocket(_ packet: EnginePacket, allocator: ByteBufferAllocator) -> (buffer: ByteBuffer, isBinary: Bool) {
-        switch packet.payload {
-        case .binary(let bytes):
-            return (bytes, true)
-        case .text(let text):
-            var buffer = allocator.buffer(capacity: text.utf8.count + 1)
-            buffer.writeInteger(packet.type.character)
-            buffer.writeString(text)
-            return (buffer, false)
-        case nil:
-            var buffer = allocator.buffer(capacity: 1)
-            buffer.writeInteger(packet.type.character)
-            return (buffer, false)
-        }
+        if case .binary(let bytes) = packet.payload { return (bytes, true) }
+        var buffer = allocator.buffer(capacity: textLength(packet))
+        writeText(packet, into: &buffer)
+        return (buffer, false)
+    }
+
+    /// Bytes of a text or payload-less packet written as `<type>[<text>]`.
+    private static func textLength(_ packet: EnginePacket) -> Int {
+        if case .text(let text) = packet.payload { return 1 + text.utf8.count }
+        return 1
+    }
+
+    private static func writeText(_ packet: EnginePacket, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(packet.type.character)
+        if case .text(let text) = packet.payload { buffer.writeString(text) }
     }
 
     /// Encodes one packet as a whole server-to-client WebSocket frame (RFC 6455 section 5.2:
     /// FIN, opcode, length, no mask), header and payload in one buffer.
     public static func encodeWebSocketFrame(_ packet: EnginePacket, allocator: ByteBufferAllocator) -> ByteBuffer {
         if let frame = packet.webSocketFrame { return frame }
-        let isBinary: Bool
-        let length: Int
-        switch packet.payload {
-        case .binary(let bytes):
-            isBinary = true
-            length = bytes.readableBytes
-        case .text(let text):
-            isBinary = false
-            length = 1 + text.utf8.count
-        case nil:
-            isBinary = false
-            length = 1
-        }
+        var binary: ByteBuffer?
+        if case .binary(let bytes) = packet.payload { binary = bytes }
+        let length = binary?.readableBytes ?? textLength(packet)
         var buffer = allocator.buffer(capacity: length + 10)
-        buffer.writeInteger(UInt8(0x80) | (isBinary ? 0x2 : 0x1))
+        buffer.writeInteger(UInt8(0x80) | (binary == nil ? 0x1 : 0x2))
         if length < 126 {
             buffer.writeInteger(UInt8(length))
         } else if length <= Int(UInt16.max) {
@@ -78,14 +70,10 @@ public enum EnginePacketCodec {
             buffer.writeInteger(UInt8(127))
             buffer.writeInteger(UInt64(length))
         }
-        switch packet.payload {
-        case .binary(let bytes):
-            buffer.writeImmutableBuffer(bytes)
-        case .text(let text):
-            buffer.writeInteger(packet.type.character)
-            buffer.writeString(text)
-        case nil:
-            buffer.writeInteger(packet.type.character)
+        if let binary {
+            buffer.writeImmutableBuffer(binary)
+        } else {
+            writeText(packet, into: &buffer)
         }
         return buffer
     }
@@ -123,15 +111,11 @@ public enum EnginePacketCodec {
         var buffer = allocator.buffer(capacity: 64)
         for (index, packet) in packets.enumerated() {
             if index > 0 { buffer.writeInteger(recordSeparator) }
-            switch packet.payload {
-            case .binary(let bytes):
+            if case .binary(let bytes) = packet.payload {
                 buffer.writeInteger(UInt8(ascii: "b"))
                 buffer.writeString(Base64.encode(bytes.readableBytesView))
-            case .text(let text):
-                buffer.writeInteger(packet.type.character)
-                buffer.writeString(text)
-            case nil:
-                buffer.writeInteger(packet.type.character)
+            } else {
+                writeText(packet, into: &buffer)
             }
         }
         return buffer

@@ -55,25 +55,17 @@ public final class EngineServer: Sendable {
         request: EngineRequest,
         attachments: [String: String],
         transport: EngineTransport,
-        webSocket: (channel: any Channel, writer: EngineFrameWriter)?,
+        webSocket: WebSocketOutput?,
         eventLoop: any EventLoop
     ) -> EngineSession {
-        let output = webSocket.map { webSocket in
-            WebSocketOutput(
-                channel: webSocket.channel,
-                writer: NIOLoopBound(webSocket.writer, eventLoop: webSocket.channel.eventLoop),
-                queue: writeQueues.queue(for: webSocket.channel.eventLoop)
-            )
-        }
         let session = EngineSession(
             id: SessionID.make(),
             request: request,
             attachments: attachments,
             transport: transport,
-            webSocket: output,
+            webSocket: webSocket,
             eventLoop: eventLoop,
             configuration: configuration,
-            writeQueues: writeQueues,
             onFinish: { [weak self] session, reason in
                 self?.sessions.withLockedValue { _ = $0.removeValue(forKey: session.id) }
                 self?.logger.info("session closed", metadata: ["sid": "\(session.id)", "reason": "\(reason.rawValue)"])

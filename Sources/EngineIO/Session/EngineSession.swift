@@ -21,7 +21,6 @@ public final class EngineSession: Sendable {
 
     public let eventLoop: any EventLoop
     private let configuration: EngineConfiguration
-    private let writeQueues: EngineWriteQueues
     private let runtime: NIOLockedValueBox<Runtime>
     private let onFinish: @Sendable (EngineSession, EngineCloseReason) -> Void
 
@@ -68,7 +67,6 @@ public final class EngineSession: Sendable {
         webSocket: WebSocketOutput?,
         eventLoop: any EventLoop,
         configuration: EngineConfiguration,
-        writeQueues: EngineWriteQueues,
         onFinish: @escaping @Sendable (EngineSession, EngineCloseReason) -> Void
     ) {
         self.id = id
@@ -76,7 +74,6 @@ public final class EngineSession: Sendable {
         self.attachments = attachments
         self.eventLoop = eventLoop
         self.configuration = configuration
-        self.writeQueues = writeQueues
         self.onFinish = onFinish
         var runtime = Runtime(machine: EngineSessionStateMachine(transport: transport == .polling ? .polling : .websocket))
         runtime.webSocket = webSocket
@@ -206,13 +203,8 @@ public final class EngineSession: Sendable {
     }
 
     /// Attaches a WebSocket for the upgrade. False when the session cannot take one now.
-    func attachUpgradingWebSocket(_ channel: any Channel, writer: EngineFrameWriter) -> Bool {
-        let output = WebSocketOutput(
-            channel: channel,
-            writer: NIOLoopBound(writer, eventLoop: channel.eventLoop),
-            queue: writeQueues.queue(for: channel.eventLoop)
-        )
-        return runtime.withLockedValue { runtime in
+    func attachUpgradingWebSocket(_ output: WebSocketOutput) -> Bool {
+        runtime.withLockedValue { runtime in
             guard configuration.allowUpgrades, runtime.machine.canAttachWebSocket(), runtime.webSocket == nil else { return false }
             runtime.webSocket = output
             return true

@@ -127,7 +127,12 @@ final class EngineWriteQueue: Sendable {
 final class EngineWriteQueues: Sendable {
     private let queues = NIOLockedValueBox<[ObjectIdentifier: EngineWriteQueue]>([:])
 
-    func queue(for eventLoop: any EventLoop) -> EngineWriteQueue {
+    /// The output of a WebSocket whose pipeline has `writer`; call on the channel's loop.
+    func output(for channel: any Channel, writer: EngineFrameWriter) -> WebSocketOutput {
+        WebSocketOutput(channel: channel, writer: NIOLoopBound(writer, eventLoop: channel.eventLoop), queue: queue(for: channel.eventLoop))
+    }
+
+    private func queue(for eventLoop: any EventLoop) -> EngineWriteQueue {
         queues.withLockedValue { queues in
             let key = ObjectIdentifier(eventLoop)
             if let queue = queues[key] { return queue }

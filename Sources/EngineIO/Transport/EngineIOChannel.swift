@@ -189,6 +189,7 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         let handler = EngineWebSocketHandler()
         let writer = EngineFrameWriter()
         try channel.pipeline.syncOperations.addHandler(writer, position: .first)
+        let output = engine.writeQueues.output(for: channel, writer: writer)
         try channel.pipeline.syncOperations.addHandler(
             NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maxPayload)
         )
@@ -199,7 +200,7 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
                 request: request,
                 attachments: attachments,
                 transport: .websocket,
-                webSocket: (channel, writer),
+                webSocket: output,
                 eventLoop: channel.eventLoop
             )
             handler.session = session
@@ -207,7 +208,7 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
             channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: buffer), promise: nil)
             session.opened()
         case .join(let session):
-            if session.attachUpgradingWebSocket(channel, writer: writer) {
+            if session.attachUpgradingWebSocket(output) {
                 handler.session = session
             } else {
                 channel.close(promise: nil)
