@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+import uuid
 from pathlib import Path
 
 import requests
@@ -163,23 +164,67 @@ class Recorder:
                 self._cond.wait(remaining)
 
 
+class HandlersInFlight:
+    """Counts the Engine.IO message handlers of one python-socketio client still running.
+
+    python-engineio hands each received message to a thread of its own, so a later message's
+    handler (a marker's, say) may finish before an earlier one's. The count goes up on the
+    transport's read loop, in arrival order; so once a marker has been recorded and the count
+    is back to zero, every message received before the marker has been handled."""
+
+    def __init__(self, eio):
+        self._cond = threading.Condition()
+        self._running = 0
+        original = eio._trigger_event
+
+        def trigger(event, *args, **kwargs):
+            handler = eio.handlers.get(event)
+            if event != "message" or not kwargs.get("run_async") or handler is None:
+                return original(event, *args, **kwargs)
+            with self._cond:
+                self._running += 1
+
+            def run(*a):
+                try:
+                    return handler(*a)
+                finally:
+                    with self._cond:
+                        self._running -= 1
+                        self._cond.notify_all()
+            return eio.start_background_task(run, *args)
+
+        eio._trigger_event = trigger
+
+    def wait_idle(self, timeout: float = WAIT) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._running:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"{self._running} message handler(s) still running after {timeout}s")
+                self._cond.wait(remaining)
+
+
 RECORDED = ("welcome", "connect", "connect_error", "disconnect", "echo", "question")
 
 
 class Client:
-    """A `socketio.Client` (reconnection off) that records events per namespace."""
+    """A `socketio.Client` (reconnection off) that records events per namespace: those it
+    connects, and those in `listen` that it does not connect (to see what a server sends
+    there all the same)."""
 
     def __init__(self, server: DemoServer, *, namespaces=("/",), events=(), handlers=None,
-                 transports=None, auth=None, query: dict | None = None):
+                 transports=None, auth=None, query: dict | None = None, listen=()):
         self.server = server
         self.namespaces = list(namespaces)
         self.transports = transports
         self.auth = auth
         self.query = query
         self.sio = socketio.Client(reconnection=False, request_timeout=5)
+        self.in_flight = HandlersInFlight(self.sio.eio)
         self.rec = Recorder()
         handlers = dict(handlers or {})
-        for ns in self.namespaces:
+        for ns in self.namespaces + [n for n in listen if n not in self.namespaces]:
             for ev in set(RECORDED) | set(events):
                 if (ns, ev) in handlers:
                     continue
@@ -210,6 +255,18 @@ class Client:
 
     def emit(self, event, data=None, namespace="/"):
         self.sio.emit(event, data, namespace=namespace)
+
+    def settle(self, timeout: float = WAIT) -> None:
+        """Waits until every message received so far has been handled (see HandlersInFlight)."""
+        self.in_flight.wait_idle(timeout)
+
+    def sync(self, namespace: str = "/") -> None:
+        """A marker round trip on this connection: an `echo` with ack in `namespace`, then
+        settle(). The server handles one connection's packets in order and writes to it in
+        order, so whatever it sent this client before handling the marker has been recorded."""
+        token = f"marker-{uuid.uuid4().hex[:8]}"
+        assert self.call("echo", token, namespace=namespace) == token
+        self.settle()
 
     def close(self):
         try:

@@ -2,7 +2,6 @@
 refusal on /admin, unknown namespaces."""
 
 import json
-import time
 
 import pytest
 import socketio
@@ -14,10 +13,13 @@ TRANSPORTS = ["polling", "websocket"]
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_custom_namespace_alone(clients, transport):
-    c = clients(namespaces=["/custom"], transports=[transport])
+    """Connecting /custom alone does not connect "/": nothing arrives for "/" (the client
+    records "/" without connecting it, and the marker shows all that was sent has arrived)."""
+    c = clients(namespaces=["/custom"], transports=[transport], listen=["/"])
     assert c.rec.wait("welcome", "/custom")[0] == ({"nsp": "/custom"},)
     assert c.call("echo", {"in": "custom"}, namespace="/custom") == {"in": "custom"}
-    assert c.rec.count("welcome", "/") == 0
+    c.sync("/custom")
+    assert [e for e in c.rec.events if e[0] == "/"] == [], c.rec.events
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -31,12 +33,40 @@ def test_two_namespaces_over_one_connection(clients, transport):
     assert c.sid("/") != c.sid("/custom"), "each namespace connection has its own socket id"
     assert c.call("echo", "root") == "root"
     assert c.call("echo", "custom", namespace="/custom") == "custom"
-    # root-only events are not routed to /custom
+    # Each namespace's events reach its own handlers only: "/" echoes an event without ack
+    # back as an event, /custom answers only acks. An event for /custom handled by "/" would
+    # come back as an "echo" on "/"; "/"'s echo written for /custom would arrive there.
+    c.emit("echo", "only-custom", namespace="/custom")
     c.emit("echo", "only-root")
     c.rec.wait("echo", "/")
-    time.sleep(0.2)
-    assert c.rec.count("echo", "/custom") == 0
+    c.sync("/")
+    c.sync("/custom")
+    assert c.rec.all("echo", "/") == [("only-root",)]
+    assert c.rec.all("echo", "/custom") == []
     assert c.sio.eio.sid == eio_sid, "both namespaces must share the one Engine.IO session"
+
+
+def test_acks_come_from_the_namespace_of_the_event(server):
+    """With a raw WebSocket, every packet the server writes is seen, whatever its namespace:
+    an event with ack for "/" is answered by "/" alone, one for /custom by /custom alone. The
+    server runs one connection's handlers in arrival order, so the last ack of each namespace
+    is a marker: anything a wrongly routed event made a handler send came before it."""
+    ws = ws_socketio_connect(server, "/")
+    try:
+        ws.send("40/custom,")
+        assert ws_recv_text(ws).startswith("40/custom,{"), "no CONNECT for /custom"
+        assert ws_recv_text(ws) == '42/custom,["welcome",{"nsp":"/custom"}]'
+        ws.send('421["echo","for root"]')
+        ws.send('42/custom,2["echo","for custom"]')
+        ws.send('42/custom,3["echo","custom marker"]')
+        ws.send('424["echo","root marker"]')
+        frames = []
+        while '43/custom,3["custom marker"]' not in frames or '434["root marker"]' not in frames:
+            frames.append(ws_recv_text(ws))
+        assert sorted(frames) == sorted(['431["for root"]', '43/custom,2["for custom"]',
+                                         '43/custom,3["custom marker"]', '434["root marker"]']), frames
+    finally:
+        ws.close()
 
 
 def test_root_rooms_do_not_include_other_namespace_sockets(clients):

@@ -1,26 +1,29 @@
 """Connecting with python-socketio over each transport, and the upgrade."""
 
-import base64
 import json
-import os
-import re
 import socket
-import time
 
 import pytest
 
+from raw_upgrade import KNOWN_GAP_REASON, KnownGap307, read_response, upgrade
 from sio_helpers import WAIT, wait_until
 
 
 def test_polling_only(clients):
-    c = clients(transports=["polling"])
+    c = clients(transports=["polling"], events=("news",))
     assert c.sio.transport() == "polling"
     (welcome,) = c.rec.wait("welcome")[0]
     assert welcome == {"sid": c.sid("/"), "auth": {}}
     assert c.call("echo", "over polling") == "over polling"
-    time.sleep(0.5)
-    assert c.sio.transport() == "polling", "a polling-only client must never be upgraded"
+    # A packet the server sends on its own, not in answer to a POST of this client, reaches
+    # it through its pending GET: here a broadcast by another client.
+    room = f"polling-{c.sid('/')}"
+    assert room in c.call("join", room)
+    other = clients(transports=["websocket"])
+    assert other.call("broadcast", {"room": room, "event": "news", "data": "pushed"}) == "ok"
+    assert c.rec.wait("news")[0] == ("pushed",)
     assert c.call("echo", {"still": "polling"}) == {"still": "polling"}
+    assert c.sio.transport() == "polling"
 
 
 def test_websocket_only(clients):
@@ -35,9 +38,10 @@ def test_default_connection_upgrades_to_websocket(clients):
     c = clients()  # polling first, then the upgrade
     wait_until(lambda: c.sio.transport() == "websocket", message="transport to become 'websocket'")
     assert c.call("echo", "after upgrade") == "after upgrade"
-    # the welcome emitted around the upgrade arrived exactly once
-    time.sleep(0.2)
-    assert c.rec.count("welcome") == 1
+    # the welcome emitted around the upgrade arrived exactly once: a second one would have
+    # been sent before the answer to the marker
+    c.sync()
+    assert c.rec.all("welcome") == [({"sid": c.sid("/"), "auth": {}},)]
 
 
 def test_handshake_advertises_websocket_upgrade(clients):
@@ -61,7 +65,7 @@ def test_burst_of_emits_all_echoed(clients, transport):
     for i in range(12):
         c.emit("echo", i)
     c.rec.wait("echo", count=12)
-    time.sleep(0.2)
+    c.sync()
     got = c.rec.all("echo")
     assert sorted(a[0] for a in got) == list(range(12)), got
 
@@ -76,67 +80,34 @@ def test_polling_client_survives_burst_of_40_server_packets(clients):
     for i in range(40):
         c.emit("echo", i)
     c.rec.wait("echo", count=40, timeout=WAIT * 2)
-    time.sleep(0.2)
+    c.sync()
     assert sorted(a[0] for a in c.rec.all("echo")) == list(range(40))
-    assert c.rec.count("disconnect") == 0
+    assert c.rec.count("disconnect") == 0 and c.sio.connected
 
 
-def _raw_request(sock, request: bytes) -> bytes:
-    sock.sendall(request)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
+@pytest.mark.xfail(strict=True, raises=KnownGap307, reason=KNOWN_GAP_REASON)
 def test_upgrade_on_keep_alive_connection_that_served_the_handshake(server):
-    """aiohttp (python-socketio's AsyncClient) sends the WebSocket upgrade on the
-    pooled keep-alive connection that carried the polling handshake. The server
-    upgrades only on a connection's first request, so it must send the client to a
-    fresh connection (307 to the same URL, Connection: close) where the same
-    request gets its 101 and the session goes on over WebSocket."""
-    s = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT)
-    try:
-        resp = _raw_request(s, b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        head, _, body = resp.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 200"), head
-        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
-        while len(body) < length:
-            body += s.recv(65536)
-        sid = json.loads(body[1:length])["sid"]
-        target = f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
+    """aiohttp (python-socketio's AsyncClient) and reverse proxies with upstream connection
+    pools send the WebSocket upgrade on the keep-alive connection that carried the polling
+    handshake. The contract's upgrade works there too: the upgrade gets its 101 on that
+    connection, and the session goes on over the WebSocket (probe, upgrade, then Socket.IO).
 
-        def upgrade_request() -> bytes:
-            key = base64.b64encode(os.urandom(16)).decode()
-            return (f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                    f"Sec-WebSocket-Version: 13\r\n\r\n").encode()
-
-        resp = _raw_request(s, upgrade_request())
-        head = resp.split(b"\r\n\r\n", 1)[0].decode()
-        assert head.startswith("HTTP/1.1 307"), f"upgrade on a reused connection answered {resp[:300]!r}"
-        assert re.search(rf"(?im)^location: *{re.escape(target)}\r?$", head), head
-        assert re.search(r"(?im)^connection: *close\r?$", head), head
-        assert s.recv(1) == b"", "the reused connection must be closed after the redirect"
-    finally:
-        s.close()
-
-    fresh = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT)
-    try:
-        resp = _raw_request(fresh, upgrade_request())
-        assert resp.startswith(b"HTTP/1.1 101"), resp[:300]
-        # The session is alive on the new connection: the probe is answered.
-        fresh.sendall(_masked_text_frame(b"2probe"))
-        frame = fresh.recv(64)
-        assert frame[:2] == b"\x81\x06" and frame[2:8] == b"3probe", frame
-    finally:
-        fresh.close()
-
-
-def _masked_text_frame(payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([0x81, 0x80 | len(payload)]) + mask + masked
+    Known gap: the server answers 307 to the same URL with Connection: close instead; only that
+    answer raises KnownGap307, which the strict xfail expects. Anything else that goes wrong
+    (the handshake, another status, a bad 101, a session that does not go on) fails the test,
+    and the day the server answers 101 the test passes, the strict xfail reports XPASS as a
+    failure, and the marker is to be removed."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as s:
+        s.sendall(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head, body = read_response(s)
+        assert head.startswith(b"HTTP/1.1 200") and body.startswith(b"0{"), (head, body)
+        sid = json.loads(body[1:])["sid"]
+        frames = upgrade(s, f"/socket.io/?EIO=4&transport=websocket&sid={sid}", "127.0.0.1")
+        frames.send("2probe")
+        assert frames.next_text() == "3probe"
+        frames.send("5")
+        frames.send("40")
+        connected = frames.next_text()
+        assert connected.startswith('40{"sid":'), connected
+        welcome = json.loads(frames.next_text()[2:])
+        assert welcome == ["welcome", {"sid": json.loads(connected[2:])["sid"], "auth": {}}], welcome

@@ -1,0 +1,96 @@
+"""A WebSocket upgrade by hand on a raw socket that has already carried a request, and the
+text frames after it. Used by test_transports.py and by the cluster-service suite
+(test_7_upgrade_on_reused_connection.py) for the one known gap both of them expect to close:
+the server answers such an upgrade with a 307 instead of its 101."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import socket
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
+KNOWN_GAP_REASON = ("known gap: the server upgrades only on a connection's first request and answers a "
+                    "later upgrade 307 to the same URL with Connection: close (EngineIOChannel)")
+
+
+class KnownGap307(Exception):
+    """The server answered the upgrade with its known 307 redirect to the same URL."""
+
+
+def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """The response head (up to the blank line) and whatever of the body came with it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """A whole response with a Content-Length body; asserts the connection stays open."""
+    head, body = read_head(sock)
+    assert not re.search(rb"(?im)^connection: *close\r?$", head), f"the response closes the connection: {head!r}"
+    length = int(re.search(rb"(?im)^content-length: *(\d+)\r?$", head).group(1))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed inside the body: {head!r}"
+        body += chunk
+    return head, body[:length]
+
+
+class Frames:
+    """WebSocket text frames both ways: masked to the server, unmasked and unfragmented back."""
+
+    def __init__(self, sock: socket.socket, buffered: bytes = b""):
+        self.sock, self.buf = sock, buffered
+
+    def send(self, text: str) -> None:
+        payload = text.encode()
+        assert len(payload) < 126
+        mask = os.urandom(4)
+        self.sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask
+                          + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def _take(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise AssertionError(f"the server closed the WebSocket; had {self.buf[:200]!r}")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def next_text(self) -> str:
+        first, second = self._take(2)
+        assert first == 0x81 and not second & 0x80, f"expected an unmasked text frame, got {first:#x} {second:#x}"
+        length = second & 0x7F
+        if length == 126:
+            length = int.from_bytes(self._take(2), "big")
+        elif length == 127:
+            length = int.from_bytes(self._take(8), "big")
+        return self._take(length).decode()
+
+
+def upgrade(sock: socket.socket, target: str, host: str, headers: dict[str, str] | None = None) -> Frames:
+    """Sends the upgrade request for `target` and checks the 101 (status, Sec-WebSocket-Accept).
+    Raises KnownGap307 for the known answer, a 307 to the same URL with Connection: close,
+    and AssertionError for any other."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    sock.sendall((f"GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n").encode())
+    head, rest = read_head(sock)
+    text = head.decode("latin-1")
+    if (text.startswith("HTTP/1.1 307") and re.search(rf"(?im)^location: *{re.escape(target)}\r?$", text)
+            and re.search(r"(?im)^connection: *close\r?$", text)):
+        raise KnownGap307(text)
+    assert text.startswith("HTTP/1.1 101"), f"upgrade on a reused connection answered {head[:300]!r}"
+    accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+    assert re.search(rf"(?im)^sec-websocket-accept: *{re.escape(accept)}\r?$", text), text
+    return Frames(sock, rest)
