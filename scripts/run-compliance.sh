@@ -211,6 +211,7 @@ for name in $SUITES; do
 done
 
 [ "${#failed_suites[@]}" -eq 0 ] || say "FAILED suites: ${failed_suites[*]}"
-old_ifs="$IFS"; IFS=';'; joined="${details[*]}"; IFS="$old_ifs"
-closing_line "$total_pass" "$total_fail" "$total_skip" "${joined//;/; }"
+joined="" sep=""
+for part in "${details[@]}"; do joined+="$sep$part" sep="; "; done
+closing_line "$total_pass" "$total_fail" "$total_skip" "$joined"
 [ "${#failed_suites[@]}" -eq 0 ]
