@@ -7,11 +7,13 @@ Every wait here is bounded; nothing blocks forever."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -21,9 +23,12 @@ from pathlib import Path
 import socketio
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "outside-in"))
+from handlers_in_flight import HandlersInFlight  # noqa: E402  (shared with the outside-in suite)
+
 REDIS_SH = REPO_ROOT / "scripts" / "redis.sh"
 WAIT = 5.0    # default seconds for any single expected event
-QUIET = 0.6   # seconds of silence before asserting that something did NOT arrive
+FLUSH_EVENT = "flush-marker"  # the marker broadcast of flush()
 
 # Adapter channels for namespace "/" with the default key (wire spec §1).
 BROADCAST_CHANNEL = "socket.io#/#"
@@ -289,19 +294,6 @@ class Subscriber:
                                      f"other messages: {[(c, p[:200]) for c, p, _ in seen]!r}")
             (found if predicate(msg[0], msg[1]) else seen).append(msg)
         return found
-
-    def drain(self, duration: float) -> list:
-        """Everything that arrives within `duration` seconds."""
-        deadline = time.monotonic() + duration
-        out = []
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return out
-            msg = self.next(remaining)
-            if msg is None:
-                return out
-            out.append(msg)
 
 
 # ---------------------------------------------------------------------------
@@ -600,22 +592,26 @@ class Recorder:
             self._cond.notify_all()
 
     def all(self, event: str) -> list[tuple]:
+        """The arguments of each `event` received, without flush()'s markers."""
         with self._cond:
-            return [a for (ev, a) in self.events if ev == event]
+            return [a for (ev, a) in self.events if ev == event and not is_marker(ev, a)]
 
     def names(self) -> list[str]:
+        """The name of each event received, without flush()'s markers."""
         with self._cond:
-            return [ev for (ev, _) in self.events]
+            return [ev for (ev, a) in self.events if not is_marker(ev, a)]
 
     def count(self, event: str) -> int:
         return len(self.all(event))
 
     def wait(self, event: str, count: int = 1, timeout: float = WAIT, match=None) -> list[tuple]:
-        """Waits until at least `count` such events (whose args satisfy `match`, if given) arrived."""
+        """Waits until at least `count` such events (whose args satisfy `match`, if given) arrived
+        (flush()'s markers count only when waiting for FLUSH_EVENT)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                got = [a for (ev, a) in self.events if ev == event and (match is None or match(a))]
+                got = [a for (ev, a) in self.events if ev == event and (match is None or match(a))
+                       and (event == FLUSH_EVENT or not is_marker(ev, a))]
                 if len(got) >= count:
                     return got
                 if event != "disconnect" and any(ev == "disconnect" for ev, _ in self.events):
@@ -639,6 +635,7 @@ class Client:
         self.label = label or f"{server.name}-client"
         self.transports = list(transports)
         self.sio = socketio.Client(reconnection=False, request_timeout=5)
+        self.in_flight = HandlersInFlight(self.sio.eio)
         self.rec = Recorder()
         self.sid: str | None = None
 
@@ -681,6 +678,19 @@ class Client:
         result = self.call(event, *args, timeout=timeout)
         return result, time.monotonic() - started
 
+    def settle(self, timeout: float = WAIT) -> None:
+        """Waits until every message received so far has been handled (see HandlersInFlight)."""
+        self.in_flight.wait_idle(timeout)
+
+    def sync(self) -> None:
+        """settle(), an echo round trip on this connection, settle(): the server handles one
+        connection's packets in order (the acks this client's handlers sent included) and
+        writes to it in order, so all it got from and sent to this client before is handled."""
+        self.settle()
+        token = unique("sync")
+        assert self.call("echo", token) == token
+        self.settle()
+
     @property
     def connected(self) -> bool:
         return self.sio.connected
@@ -719,3 +729,86 @@ def assert_cross_broadcast(cluster: Cluster, timeout: float = WAIT):
     finally:
         a.close()
         b.close()
+
+
+# ---------------------------------------------------------------------------
+# markers: what was sent before has arrived
+
+
+def answers_before_marker(sub: Subscriber, port: int, servers: int = 2) -> list:
+    """Publishes a serverSideEmit request with a requestId, as Node sends it (the demo's
+    "hello", whose handler answers and emits `server-side` {from, args: [the requestId]} to
+    local sockets: see is_marker), and returns every message `sub` (subscribed to the response
+    channel) got until each of the `servers` answered it. An instance answers requests in
+    arrival order (serverSideEmit ones once the handlers before them have run), so any answer
+    of its to something published earlier came before its answer to this one."""
+    rid = unique("flush")
+    payload = json.dumps({"uid": "flushmarker", "requestId": rid, "type": 6, "data": ["hello", rid]},
+                         separators=(",", ":")).encode()
+    with RawRedis(port) as conn:
+        conn.command("PUBLISH", REQUEST_CHANNEL, payload)
+    before, answered = [], 0
+    deadline = time.monotonic() + WAIT
+    while answered < servers:
+        msg = sub.next(max(0.0, deadline - time.monotonic()))
+        if msg is None:
+            raise AssertionError(f"{answered} of {servers} servers answered the marker request in {WAIT}s; "
+                                 f"other messages: {[(c, p[:200]) for c, p, _ in before]!r}")
+        if rid.encode() in msg[1]:
+            answered += 1
+        else:
+            before.append(msg)
+    return before
+
+
+def is_marker(event: str, args: tuple) -> bool:
+    """An event of flush()'s own: its marker broadcast, or the `server-side` event of the
+    marker request of answers_before_marker."""
+    if event == FLUSH_EVENT:
+        return True
+    return (event == "server-side" and len(args) == 1 and isinstance(args[0], dict)
+            and str((args[0].get("args") or [""])[0]).startswith("flush-"))
+
+
+def flush(cluster: Cluster, watchers, requests: bool = False) -> None:
+    """Returns once whatever the cluster sent `watchers` before the call has been recorded.
+
+    A marker broadcast goes to a room holding every watcher, first from a probe client on
+    instance one, then from one on instance two, each awaited at every watcher and probe. An
+    instance delivers to its local sockets and publishes to Redis in order, Redis delivers in
+    publish order and an instance handles what it receives in order: one's marker follows
+    whatever one sent before, locally and at two; its arrival at the probe on two means all
+    one published before went through Redis; so two's marker follows, at one, everything one
+    got from Redis before (its own messages' echoes too) and all two sent. With `requests`,
+    serverSideEmit handlers (run off the receive path, in order) are waited for in between
+    (answers_before_marker). Last, the watchers leave the room again and their handlers still
+    running are waited for."""
+    room = unique("flush")
+    probes = [Client(server, label=f"flush-probe@{server.name}") for server in cluster.servers]
+    try:
+        for probe in probes:
+            probe.connect()
+        everyone = [*watchers, *probes]
+        for c in everyone:
+            assert room in c.call("join", room), c.label
+
+        def markers():
+            for probe in probes:
+                token = unique("mark")
+                assert probe.call("broadcast", {"room": room, "event": FLUSH_EVENT, "data": token}) == "ok"
+                for c in everyone:
+                    c.rec.wait(FLUSH_EVENT, match=lambda args, token=token: args == (token,))
+
+        markers()
+        if requests:
+            with Subscriber(cluster.redis.port) as sub:
+                sub.subscribe(RESPONSE_CHANNEL)
+                answers_before_marker(sub, cluster.redis.port)
+            markers()
+        for c in watchers:
+            assert room not in c.call("leave", room), c.label  # the watcher's rooms as they were
+    finally:
+        for probe in probes:
+            probe.close()
+    for c in watchers:
+        c.settle()

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import time
-
-from cluster_helpers import QUIET, unique
+from cluster_helpers import flush, unique
 
 
-def expect_once(receivers, event, args):
-    """Each receiver gets `event` with `args`; after a quiet period, exactly once."""
+def expect_once(cluster, receivers, others, event, args):
+    """Each receiver gets `event` with `args` exactly once, the others never: checked after
+    flush(), whose markers come after anything the broadcast delivered (duplicates too)."""
     for c in receivers:
         got = c.rec.wait(event)
         assert got[0] == args, f"{c.label} got {got[0]!r}, expected {args!r}"
-    time.sleep(QUIET)
+    flush(cluster, [*receivers, *others])
     for c in receivers:
-        assert c.rec.count(event) == 1, f"{c.label} got {event!r} {c.rec.count(event)} times: {c.rec.all(event)!r}"
-
-
-def expect_none(others, event):
+        assert c.rec.all(event) == [args], f"{c.label} got {event!r} {c.rec.count(event)} times: {c.rec.all(event)!r}"
     for c in others:
         assert c.rec.count(event) == 0, f"{c.label} should not get {event!r}, got {c.rec.all(event)!r}"
 
@@ -42,13 +38,11 @@ def test_room_broadcast_reaches_both_instances_exactly_once(cluster, clients):
 
     payload = {"n": 1, "text": "héllo", "list": [1, 2.5, None, True]}
     assert a1.call("broadcast", {"room": room, "event": "news", "data": payload}) == "ok"
-    expect_once(members, "news", (payload,))
-    expect_none([out1, out2], "news")
+    expect_once(cluster, members, [out1, out2], "news", (payload,))
 
     # The other direction, from a socket that is not in the room.
     assert out2.call("broadcast", {"room": room, "event": "news2", "data": "from two"}) == "ok"
-    expect_once(members, "news2", ("from two",))
-    expect_none([out1, out2], "news2")
+    expect_once(cluster, members, [out1, out2], "news2", ("from two",))
 
 
 def test_broadcast_except_is_honoured_across_instances(cluster, clients):
@@ -63,18 +57,15 @@ def test_broadcast_except_is_honoured_across_instances(cluster, clients):
 
     # except a room with members on both instances
     assert sender.call("broadcast", {"room": room, "event": "e1", "data": 1, "except": vip}) == "ok"
-    expect_once([a1, b1], "e1", (1,))
-    expect_none([a2, b2, sender], "e1")
+    expect_once(cluster, [a1, b1], [a2, b2, sender], "e1", (1,))
 
     # except one socket of the OTHER instance, by its id (ids are rooms)
     assert sender.call("broadcast", {"room": room, "event": "e2", "data": 2, "except": b1.sid}) == "ok"
-    expect_once([a1, a2, b2], "e2", (2,))
-    expect_none([b1, sender], "e2")
+    expect_once(cluster, [a1, a2, b2], [b1, sender], "e2", (2,))
 
     # from instance two, except a socket of instance one
     assert b2.call("broadcast", {"room": room, "event": "e3", "data": 3, "except": a1.sid}) == "ok"
-    expect_once([a2, b1, b2], "e3", (3,))
-    expect_none([a1, sender], "e3")
+    expect_once(cluster, [a2, b1, b2], [a1, sender], "e3", (3,))
 
 
 def test_broadcast_to_others_excludes_only_the_sender(cluster, clients):
@@ -85,12 +76,10 @@ def test_broadcast_to_others_excludes_only_the_sender(cluster, clients):
     b2 = clients(cluster.two, room=room, label="b2@two")
 
     assert a1.call("broadcast-others", {"room": room, "event": "o1", "data": "x"}) == "ok"
-    expect_once([a2, b1, b2], "o1", ("x",))
-    expect_none([a1], "o1")
+    expect_once(cluster, [a2, b1, b2], [a1], "o1", ("x",))
 
     assert b1.call("broadcast-others", {"room": room, "event": "o2", "data": "y"}) == "ok"
-    expect_once([a1, a2, b2], "o2", ("y",))
-    expect_none([b1], "o2")
+    expect_once(cluster, [a1, a2, b2], [b1], "o2", ("y",))
 
 
 def test_binary_payloads_cross_instances(cluster, clients):
@@ -111,7 +100,7 @@ def test_binary_payloads_cross_instances(cluster, clients):
         (got,) = c.rec.wait("nested")[0]
         assert got == nested, f"{c.label} got {got!r}"
         assert isinstance(got["parts"][0], bytes) and isinstance(got["parts"][1]["tail"], bytes), got
-    time.sleep(QUIET)
+    flush(cluster, [a1, b1])
     assert a1.rec.count("bin") == b1.rec.count("bin") == 1
     assert a1.rec.count("nested") == b1.rec.count("nested") == 1
 

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 
-from cluster_helpers import REQUEST_CHANNEL, QUIET, Subscriber, assert_cross_broadcast, unique, wait_until
+from cluster_helpers import REQUEST_CHANNEL, Subscriber, assert_cross_broadcast, flush, unique, wait_until
 
 REQUESTS_TIMEOUT = 5.0
 ACK_TIMEOUT = 2.0
@@ -118,10 +118,13 @@ def test_a_frozen_instance_delays_requests_only_up_to_their_timeouts(cluster, cl
     assert acked == {"responses": ["a1"], "error": "timeout"}, acked
 
     # Thawed: two works through its backlog (b1 gets the late "q" and the server-side emit);
-    # its answers are for expired requests and change nothing; the cluster works again.
+    # its answers are for expired requests and change nothing; the cluster works again. b1's
+    # round trip follows its late ack at two, and the flush follows two's late answers through
+    # Redis to one, so the checks below come after one got all of them.
     b1.rec.wait("q", timeout=5)
     b1.rec.wait("server-side", timeout=5)
-    time.sleep(QUIET)
+    b1.sync()
+    flush(cluster, [a1, b1, *askers], requests=True)
     assert_cross_broadcast(cluster)
     assert askers[0].call("server-count") == 2
     result = askers[2].call("broadcast-ack", {"room": room, "event": "q", "data": 2}, timeout=8)

@@ -4,10 +4,8 @@ requests) afterwards."""
 
 from __future__ import annotations
 
-import time
-
-from cluster_helpers import (BROADCAST_CHANNEL, QUIET, REQUEST_CHANNEL, RESPONSE_CHANNEL, RawRedis, Subscriber,
-                             assert_cross_broadcast, assert_serving, packb, unique)
+from cluster_helpers import (BROADCAST_CHANNEL, REQUEST_CHANNEL, RESPONSE_CHANNEL, RawRedis, Subscriber,
+                             answers_before_marker, assert_cross_broadcast, assert_serving, flush, packb, unique)
 
 
 def assert_cluster_healthy(cluster, clients):
@@ -23,8 +21,10 @@ def assert_cluster_healthy(cluster, clients):
     assert {a.sid, b.sid} <= ids, ids
 
 
-def assert_no_stray_events(watchers):
-    time.sleep(QUIET)
+def assert_no_stray_events(cluster, watchers):
+    """Nothing but the welcome reached the watchers: checked after flush(), whose markers
+    follow the malformed messages through Redis and the instances (requests included)."""
+    flush(cluster, watchers, requests=True)
     for c in watchers:
         stray = [ev for ev in c.rec.names() if ev not in ("connect", "welcome")]
         assert stray == [], f"{c.label} got events from malformed messages: {c.rec.events!r}"
@@ -45,7 +45,7 @@ def test_garbage_published_with_redis_cli_is_dropped(cluster, clients):
     assert int(cluster.redis.cli("publish", "socket.io-request#/#", "{not json")) == 2
     assert int(cluster.redis.cli("publish", f"socket.io#/#{room}#", "garbage")) == 2
     assert int(cluster.redis.cli("publish", "socket.io-response#/#", "{not json")) == 2
-    assert_no_stray_events(watchers)
+    assert_no_stray_events(cluster, watchers)
     assert_cluster_healthy(cluster, clients)
 
 
@@ -75,7 +75,7 @@ def test_malformed_broadcasts_are_dropped(cluster, clients):
         messages.append((f"{BROADCAST_CHANNEL}{room}#", payload))                # a room with local sockets
     messages.append((BROADCAST_CHANNEL, packb(["Ab3xY_", packet, opts])[:-1]))
     publish_all(cluster, messages)
-    assert_no_stray_events(watchers)
+    assert_no_stray_events(cluster, watchers)
     assert_cluster_healthy(cluster, clients)
 
 
@@ -90,7 +90,7 @@ def test_broadcasts_whose_nsp_is_not_a_string_are_dropped(cluster, clients):
         (f"{BROADCAST_CHANNEL}{room}#", packb(["Ab3xY_", {"type": 2, "data": ["nsp-number"], "nsp": 5}, opts])),
         (f"{BROADCAST_CHANNEL}{room}#", packb(["Ab3xY_", {"type": 2, "data": ["nsp-list"], "nsp": ["/"]}, opts])),
     ])
-    assert_no_stray_events(watchers)
+    assert_no_stray_events(cluster, watchers)
 
 
 def test_malformed_requests_and_responses_are_dropped(cluster, clients):
@@ -125,7 +125,7 @@ def test_malformed_requests_and_responses_are_dropped(cluster, clients):
     messages = [(REQUEST_CHANNEL, p) for p in requests]
     messages += [(ch, p) for p in responses for ch in [RESPONSE_CHANNEL, *own_response_channels]]
     publish_all(cluster, messages)
-    assert_no_stray_events(watchers)
+    assert_no_stray_events(cluster, watchers)
     for c in watchers:
         assert c.call("rooms") == sorted([c.sid, room]), "no room change from malformed requests"
     assert_cluster_healthy(cluster, clients)
@@ -140,7 +140,7 @@ def test_answers_to_malformed_requests_are_not_sent(cluster, clients):
             (REQUEST_CHANNEL, b'{"uid":"Ab3xY_","type":1}'),
             (REQUEST_CHANNEL, b'{"uid":"Ab3xY_","requestId":{"a":1},"type":1}'),
         ])
-        assert sub.drain(QUIET * 2) == []
+        assert answers_before_marker(sub, cluster.redis.port) == []
     assert_cluster_healthy(cluster, clients)
 
 

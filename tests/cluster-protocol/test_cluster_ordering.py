@@ -7,9 +7,8 @@ reaches the joined sockets (`io.in(a).socketsJoin(b); io.to(b).emit(...)`)."""
 from __future__ import annotations
 
 import json
-import time
 
-from cluster_helpers import BROADCAST_CHANNEL, REQUEST_CHANNEL, QUIET, RawRedis, packb, unique, wait_until
+from cluster_helpers import BROADCAST_CHANNEL, REQUEST_CHANNEL, RawRedis, flush, packb, unique, wait_until
 
 BURST = 100
 
@@ -60,8 +59,9 @@ def test_join_then_leave_leaves_the_socket_out(cluster, clients):
     messages.append(request({"uid": "Ab3xY_", "type": 2, "opts": opts, "rooms": ["done"]}))
     publish_pipelined(cluster, messages)
     for c in (c1, c2):
+        # An instance applies room changes as they arrive, in order: once the last join shows,
+        # every join and leave before it has been applied.
         wait_until(lambda c=c: "done" in c.call("rooms"), timeout=5, message=f"{c.label} to get the last join")
-        time.sleep(QUIET)
         rooms = c.call("rooms")
         assert rooms == sorted([c.sid, target, "done"]), (
             f"{c.label} is still in rooms it joined and then left: {[r for r in rooms if r.startswith('x')]}")
@@ -80,7 +80,7 @@ def test_broadcast_right_after_a_join_reaches_the_joined_sockets(cluster, client
                          packb(["Ab3xY_", {"type": 2, "data": ["after-join", i], "nsp": "/"},
                                 {"rooms": [room], "except": [], "flags": {}}])))
     publish_pipelined(cluster, messages)
-    time.sleep(1.0)
+    flush(cluster, [c1, c2])  # its markers come after every broadcast above
     for c in (c1, c2):
         got = [a[0] for a in c.rec.all("after-join")]
         assert got == list(range(BURST)), (
@@ -98,6 +98,6 @@ def test_our_remote_join_then_broadcast_reaches_the_other_instance(cluster, clie
         room = f"{target}-z{i}"
         assert sender.call("remote-join", {"target": target, "room": room}) == "ok"
         assert sender.call("broadcast", {"room": room, "event": "joined", "data": i}) == "ok"
-    time.sleep(1.0)
+    flush(cluster, [receiver])
     got = [a[0] for a in receiver.rec.all("joined")]
     assert got == list(range(rounds)), f"received {len(got)} of {rounds}: {got}"

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cluster_helpers import assert_serving, port_open, unique, wait_until
+from cluster_helpers import assert_serving, flush, port_open, unique, wait_until
 
 RECOVERY_LIMIT = 3.0   # seconds from Redis answering PING again to cross-instance broadcasts
 MIN_OUTAGE = 2.0       # long enough for the reconnect backoff to reach its maximum
@@ -118,7 +118,7 @@ def test_outage_keeps_local_service_and_cluster_recovers(cluster, clients, measu
     assert b2.call("broadcast", {"room": room, "event": "after", "data": token}) == "ok"
     for c in (a1, a2, b1, b2):
         c.rec.wait("after")
-    time.sleep(0.6)
+    flush(cluster, [a1, a2, b1, b2])
     for c in (a1, a2, b1, b2):
         assert c.rec.count("after") == 1, f"{c.label}: {c.rec.all('after')!r}"
     assert cluster.redis.numsub() == 2

@@ -3,9 +3,7 @@ socketsJoin/socketsLeave/disconnectSockets on sockets of the other instance."""
 
 from __future__ import annotations
 
-import time
-
-from cluster_helpers import QUIET, unique, wait_until
+from cluster_helpers import flush, unique, wait_until
 
 
 def by_id(entries):
@@ -53,7 +51,8 @@ def test_server_side_emit_reaches_the_other_instance_only(cluster, clients):
     for c in (b1, b2):
         got = c.rec.wait("server-side")
         assert got[0] == ({"from": "remote", "args": args},), f"{c.label}: {got!r}"
-    time.sleep(QUIET)
+    everyone = [a1, a2, b1, b2]
+    flush(cluster, everyone, requests=True)
     for c in (a1, a2):
         assert c.rec.count("server-side") == 0, f"{c.label} is on the sender: {c.rec.all('server-side')!r}"
     assert b1.rec.count("server-side") == b2.rec.count("server-side") == 1
@@ -61,7 +60,7 @@ def test_server_side_emit_reaches_the_other_instance_only(cluster, clients):
     assert b2.call("server-side-emit", "back") == "ok"
     for c in (a1, a2):
         assert c.rec.wait("server-side")[0] == ({"from": "remote", "args": ["back"]},)
-    time.sleep(QUIET)
+    flush(cluster, everyone, requests=True)
     assert b1.rec.count("server-side") == b2.rec.count("server-side") == 1
     assert a1.rec.count("server-side") == a2.rec.count("server-side") == 1
 
@@ -79,7 +78,7 @@ def test_server_side_emit_with_ack_collects_the_other_instance(cluster, clients)
     assert answers == ["hello from one"], answers
     assert elapsed < 2.0, elapsed
     assert a1.rec.wait("server-side")[0] == ({"from": "remote", "args": [{"q": 1}]},)
-    time.sleep(QUIET)
+    flush(cluster, [a1, b1], requests=True)
     assert a1.rec.count("server-side") == b1.rec.count("server-side") == 1
 
 
@@ -100,7 +99,8 @@ def test_remote_join_and_leave_act_on_sockets_of_the_other_instance(cluster, cli
     assert sender.call("broadcast", {"room": new, "event": "in-new", "data": 1}) == "ok"
     for c in (a1, b1):
         c.rec.wait("in-new")
-    time.sleep(QUIET)
+    flush(cluster, [a1, b1, b2, sender])
+    assert a1.rec.count("in-new") == b1.rec.count("in-new") == 1
     assert b2.rec.count("in-new") == 0 and sender.rec.count("in-new") == 0
 
     assert sender.call("remote-leave", {"target": target, "room": new}) == "ok"

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from cluster_helpers import (BROADCAST_CHANNEL, QUIET, REQUEST_CHANNEL, RESPONSE_CHANNEL, Client, Subscriber,
-                             packb, unique, unpackb, wait_until)
+from cluster_helpers import (BROADCAST_CHANNEL, REQUEST_CHANNEL, RESPONSE_CHANNEL, Client, Subscriber,
+                             answers_before_marker, flush, packb, unique, unpackb, wait_until)
 
 # §4.5 Example A: io.to("room1").emit("chat", "hi", 42) from a Node server with uid "Ab3xY_".
 EXAMPLE_A = bytes.fromhex(
@@ -142,7 +142,7 @@ def test_node_example_a_broadcast_reaches_our_clients(cluster, clients):
     assert receivers >= 2, f"both adapters' pattern subscriptions should get it, PUBLISH said {receivers}"
     for c in (c1, c2):
         assert c.rec.wait("chat")[0] == ("hi", 42), c.label
-    time.sleep(QUIET)
+    flush(cluster, [c1, c2, outsider])
     assert c1.rec.count("chat") == c2.rec.count("chat") == 1
     assert outsider.rec.count("chat") == 0
 
@@ -198,7 +198,7 @@ def test_node_broadcast_variants(cluster, clients, uids):
     cluster.redis.publish(BROADCAST_CHANNEL, payload)
     assert only2.rec.wait("when")[0] == ("2000-06-13T00:00:00.000Z",)
 
-    time.sleep(QUIET)
+    flush(cluster, [both, only2, skipped, other])
     assert both.rec.count("multi") == only2.rec.count("multi") == 1
     assert skipped.rec.count("multi") == other.rec.count("multi") == 0
     assert skipped.rec.count("news") == other.rec.count("news") == 0
@@ -218,7 +218,7 @@ def node_remote_fetch(cluster, room: str, expected_responses: int = 2) -> list[d
         sub.subscribe(RESPONSE_CHANNEL)
         cluster.redis.publish(REQUEST_CHANNEL, request)
         responses = sub.collect(lambda ch, p: request_id.encode() in p, count=expected_responses)
-        extra = [m for m in sub.drain(QUIET) if request_id.encode() in m[1]]
+        extra = [m for m in answers_before_marker(sub, cluster.redis.port) if request_id.encode() in m[1]]
     assert extra == [], f"one response per server, got more: {extra!r}"
     sockets = []
     for channel, payload, _ in responses:
@@ -307,7 +307,7 @@ def test_node_server_side_emit_requests(cluster, clients):
         cluster.redis.publish(REQUEST_CHANNEL, b'{"type":6,"data":["hello","no-uid"]}')
         for c in (c1, c2):
             c.rec.wait("server-side", count=3)
-        assert sub.drain(QUIET) == [], "no answer without a requestId"
+        assert answers_before_marker(sub, cluster.redis.port) == [], "no answer without a requestId"
     for c in (c1, c2):
         # (order: see test_cluster_ordering.py)
         assert sorted(a[0]["args"] for a in c.rec.all("server-side")) == [["from-node", 1], ["no-ack"], ["no-uid"]]
@@ -315,10 +315,10 @@ def test_node_server_side_emit_requests(cluster, clients):
 
 def test_node_broadcast_with_ack_request(cluster, clients):
     room = unique("ack")
-    clients(cluster.one, room=room, acks={"q": lambda *a: "a1"}, label="a1@one")
-    clients(cluster.one, room=room, acks={"q": lambda *a: b"\x01\x02"}, label="a2@one")
+    a1 = clients(cluster.one, room=room, acks={"q": lambda *a: "a1"}, label="a1@one")
+    a2 = clients(cluster.one, room=room, acks={"q": lambda *a: b"\x01\x02"}, label="a2@one")
     b1 = clients(cluster.two, room=room, acks={"q": lambda *a: {"by": "b1", "args": list(a)}}, label="b1@two")
-    clients(cluster.two, label="outsider@two")
+    outsider = clients(cluster.two, label="outsider@two")
     rid = unique("q9Zk2L")
     request = packb({"uid": "Ab3xY_", "requestId": rid, "type": 7,
                      "packet": {"type": 2, "data": ["q", 5, "x"], "nsp": "/"},
@@ -327,8 +327,13 @@ def test_node_broadcast_with_ack_request(cluster, clients):
         sub.subscribe(RESPONSE_CHANNEL)
         cluster.redis.publish(REQUEST_CHANNEL, request)
         got = sub.collect(lambda ch, p: rid.encode() in p, count=5)
-        extra = [m for m in sub.drain(QUIET) if rid.encode() in m[1]]
+        # A client's ack, and so its instance's answer, comes before the client's round trip;
+        # answers_before_marker then follows every answer the instances published.
+        for c in (a1, a2, b1, outsider):
+            c.sync()
+        extra = [m for m in answers_before_marker(sub, cluster.redis.port) if rid.encode() in m[1]]
     assert extra == [], f"unexpected further responses: {extra!r}"
+    assert outsider.rec.count("q") == 0
     counts, acks = [], []
     for _, payload, _ in got:
         if payload[:1] == b"{":
@@ -362,7 +367,7 @@ def test_node_room_changes_and_legacy_requests(cluster, clients):
     assert "n1" not in bystander.call("rooms")
     request({"type": 3, "opts": {"rooms": [room], "except": [c2.sid]}, "rooms": ["n1"]})
     wait_until(lambda: "n1" not in c1.call("rooms"), timeout=3, message="c1 leaves n1")
-    time.sleep(QUIET)
+    flush(cluster, [c1, c2])  # two has handled the leave too
     assert "n1" in c2.call("rooms"), "c2 was excepted from the leave"
 
     with Subscriber(cluster.redis.port) as sub:
@@ -386,13 +391,13 @@ def test_node_room_changes_and_legacy_requests(cluster, clients):
         request({"uid": "Ab3xY_", "requestId": rid, "type": 2, "sid": c2.sid, "room": "legacy"})
         (_, payload, _), = sub.collect(lambda ch, p: rid.encode() in p)
         assert json.loads(payload) == {"requestId": rid}
-        assert [m for m in sub.drain(QUIET) if rid.encode() in m[1]] == []
+        assert [m for m in answers_before_marker(sub, cluster.redis.port) if rid.encode() in m[1]] == []
     assert "legacy" in c2.call("rooms")
 
     # REMOTE_DISCONNECT: sockets in the room except c2
     request({"uid": "Ab3xY_", "type": 4, "opts": {"rooms": [room], "except": [c2.sid]}, "close": False})
     c1.rec.wait("disconnect", timeout=3)
-    time.sleep(QUIET)
+    flush(cluster, [c2, bystander])  # two has handled the request; a DISCONNECT would have come
     assert c2.connected and bystander.connected
     assert c2.call("echo", 1) == 1
 

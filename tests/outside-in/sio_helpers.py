@@ -19,6 +19,8 @@ import requests
 import socketio
 import websocket
 
+from handlers_in_flight import HandlersInFlight
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT = 5.0  # default seconds for any single expected event
 
@@ -164,47 +166,6 @@ class Recorder:
                 self._cond.wait(remaining)
 
 
-class HandlersInFlight:
-    """Counts the Engine.IO message handlers of one python-socketio client still running.
-
-    python-engineio hands each received message to a thread of its own, so a later message's
-    handler (a marker's, say) may finish before an earlier one's. The count goes up on the
-    transport's read loop, in arrival order; so once a marker has been recorded and the count
-    is back to zero, every message received before the marker has been handled."""
-
-    def __init__(self, eio):
-        self._cond = threading.Condition()
-        self._running = 0
-        original = eio._trigger_event
-
-        def trigger(event, *args, **kwargs):
-            handler = eio.handlers.get(event)
-            if event != "message" or not kwargs.get("run_async") or handler is None:
-                return original(event, *args, **kwargs)
-            with self._cond:
-                self._running += 1
-
-            def run(*a):
-                try:
-                    return handler(*a)
-                finally:
-                    with self._cond:
-                        self._running -= 1
-                        self._cond.notify_all()
-            return eio.start_background_task(run, *args)
-
-        eio._trigger_event = trigger
-
-    def wait_idle(self, timeout: float = WAIT) -> None:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._running:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"{self._running} message handler(s) still running after {timeout}s")
-                self._cond.wait(remaining)
-
-
 RECORDED = ("welcome", "connect", "connect_error", "disconnect", "echo", "question")
 
 
@@ -261,9 +222,11 @@ class Client:
         self.in_flight.wait_idle(timeout)
 
     def sync(self, namespace: str = "/") -> None:
-        """A marker round trip on this connection: an `echo` with ack in `namespace`, then
-        settle(). The server handles one connection's packets in order and writes to it in
-        order, so whatever it sent this client before handling the marker has been recorded."""
+        """A marker round trip on this connection: settle(), an `echo` with ack in `namespace`,
+        settle(). The server handles one connection's packets in order (the acks this client's
+        handlers sent included) and writes to it in order, so whatever it sent this client
+        before handling the marker has been recorded."""
+        self.settle()
         token = f"marker-{uuid.uuid4().hex[:8]}"
         assert self.call("echo", token, namespace=namespace) == token
         self.settle()
