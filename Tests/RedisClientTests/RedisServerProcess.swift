@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// A throwaway redis-server on a free loopback port, for tests. Real Redis, never a mock.
 final class RedisServerProcess: @unchecked Sendable {
@@ -6,6 +7,7 @@ final class RedisServerProcess: @unchecked Sendable {
     private let directory: URL
 
     init() throws {
+        guard Self.isAvailable else { throw Missing() }
         port = try Self.freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -13,6 +15,21 @@ final class RedisServerProcess: @unchecked Sendable {
 
     static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: binary) }
     static let binary = "/usr/bin/redis-server"
+
+    /// Thrown by a test that needs redis-server where there is none.
+    struct Missing: Error, CustomStringConvertible {
+        var description: String { "redis-server not found at \(RedisServerProcess.binary); install Debian's redis-server (scripts/install-deps.sh)" }
+    }
+
+    /// `make test` sets `REQUIRE_TEST_SERVERS=1`: there a missing redis-server fails the tests
+    /// that need it, so a green run always includes them.
+    static var isRequired: Bool { ProcessInfo.processInfo.environment["REQUIRE_TEST_SERVERS"] == "1" }
+
+    /// The trait of a suite that needs redis-server: it runs where the server is installed or
+    /// required (and then fails in `init` with ``Missing``), and skips, with the reason, otherwise.
+    static var requirement: ConditionTrait {
+        .enabled(if: isAvailable || isRequired, Comment(rawValue: "\(Missing()); set REQUIRE_TEST_SERVERS=1 to fail instead of skipping"))
+    }
 
     private var pid: pid_t = 0
 

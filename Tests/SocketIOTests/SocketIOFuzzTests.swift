@@ -27,8 +27,8 @@ struct SocketIOFuzzTests {
         "e", "E", ".", "+", " ", "null", "true", "1e999", "_placeholder", "num", "1000", "1001", "\u{1E}", "é", "😀",
     ].map { Array($0.utf8) } + [[0x00], [0x1F], [0x7F], [0xFF], [0xC3], [0xED, 0xA0, 0x80]]
 
-    /// Random valid packets, binary values included, encoded into their messages.
-    static func randomPacketMessages(using random: inout SplitMix64) -> [EngineMessage] {
+    /// A random valid packet, binary values included.
+    static func randomPacket(using random: inout SplitMix64) -> SocketIOPacket {
         let namespace = Bool.random(using: &random) ? "/" : "/" + random.text(count: Int.random(in: 0...6, using: &random)) { $0 != "," }
         let id: Int? = Bool.random(using: &random) ? Int.random(in: 0...999_999, using: &random) : nil
         func argument() -> JSONValue {
@@ -52,7 +52,18 @@ struct SocketIOFuzzTests {
             let name = "ev" + random.text(count: Int.random(in: 0...4, using: &random))
             packet = .event(name, (0..<Int.random(in: 0...3, using: &random)).map { _ in argument() }, namespace: namespace, id: id)
         }
-        return SocketIOPacketEncoder.encode(packet)
+        return packet
+    }
+
+    /// The packet a decoder gives back for the encoding of `packet`: binary values make an
+    /// event or ack a binary one.
+    static func decodedForm(of packet: SocketIOPacket) -> SocketIOPacket {
+        var decoded = packet
+        if packet.data?.containsBinary == true {
+            if packet.type == .event { decoded.type = .binaryEvent }
+            if packet.type == .ack { decoded.type = .binaryAck }
+        }
+        return decoded
     }
 
     static func mutate(_ input: [UInt8], using random: inout SplitMix64) -> [UInt8] {
@@ -105,20 +116,36 @@ struct SocketIOFuzzTests {
 
     // MARK: Packet decoder
 
+    /// What the shared decoder made of one message.
+    enum Outcome: Equatable {
+        case rejected
+        case awaitingAttachments
+        case decoded(SocketIOPacket)
+    }
+
     @Test func packetDecoderNeverCrashesAndDecodedPacketsRoundTrip() {
         var random = SplitMix64(seed: Self.seed)
-        let corpus: [[EngineMessage]] =
-            Self.specTexts.map { [.text($0)] }
-            + (0..<300).map { _ in Self.randomPacketMessages(using: &random) }
+        // Each valid entry keeps the packet it was encoded from (the spec texts have none here;
+        // the decoder's unit tests spell theirs out).
+        let corpus: [(messages: [EngineMessage], source: SocketIOPacket?)] =
+            Self.specTexts.map { ([.text($0)], nil) }
+            + (0..<300).map { _ in
+                let packet = Self.randomPacket(using: &random)
+                return (SocketIOPacketEncoder.encode(packet), packet)
+            }
 
         var decoder = SocketIOPacketDecoder()
+        // Between packets: nothing fed yet, or the last message completed a packet or was rejected.
+        var betweenPackets = true
         var fed = 0
         var decoded = 0
         var errors = 0
         var lossy = 0
         var failures = 0
+        var validDecodedExactly = 0
 
-        func feed(_ message: EngineMessage, round: Int) {
+        @discardableResult
+        func feed(_ message: EngineMessage, round: Int) -> Outcome {
             fed += 1
             let packet: SocketIOPacket?
             do {
@@ -126,9 +153,14 @@ struct SocketIOFuzzTests {
             } catch {
                 errors += 1
                 decoder = SocketIOPacketDecoder()
-                return
+                betweenPackets = true
+                return .rejected
             }
-            guard let packet else { return }
+            guard let packet else {
+                betweenPackets = false
+                return .awaitingAttachments
+            }
+            betweenPackets = true
             decoded += 1
             // JSON.stringify writes non-finite numbers as null, so those come back as null
             // (and an event named by such a number is no longer a valid event).
@@ -149,13 +181,14 @@ struct SocketIOFuzzTests {
                     lossy += 1
                 }
             }
+            return .decoded(packet)
         }
 
         for round in 0..<Self.rounds where failures < 10 {
             switch round % 10 {
             case 0, 1, 2, 3, 4:
                 // A mutated text, then the original attachments, a few more or a few less.
-                let original = corpus.randomElement(using: &random)!
+                let original = corpus.randomElement(using: &random)!.messages
                 guard case .text(let text) = original[0] else { continue }
                 let mutated = Self.mutate(Array(text.utf8), using: &random)
                 feed(.text(String(decoding: mutated, as: UTF8.self)), round: round)
@@ -167,8 +200,21 @@ struct SocketIOFuzzTests {
                 }
                 for attachment in attachments { feed(attachment, round: round) }
             case 5:
-                // Valid messages unchanged: the success path must stay well travelled.
-                for message in corpus.randomElement(using: &random)! { feed(message, round: round) }
+                // Valid messages unchanged: the success path must stay well travelled, and a
+                // decoder between packets gives back exactly the packet they were encoded from,
+                // whatever garbage it recovered from before.
+                let (messages, source) = corpus.randomElement(using: &random)!
+                let wasBetweenPackets = betweenPackets
+                let outcomes = messages.map { feed($0, round: round) }
+                guard wasBetweenPackets, let source else { continue }
+                let expected = Self.decodedForm(of: source)
+                let attachmentsAwaited = outcomes.dropLast().allSatisfy { $0 == .awaitingAttachments }
+                if attachmentsAwaited && outcomes.last == .decoded(expected) {
+                    validDecodedExactly += 1
+                } else {
+                    failures += 1
+                    Issue.record("seed \(Self.seed) round \(round): \(messages), encoded from \(expected), decoded as \(outcomes)")
+                }
             case 6:
                 feed(.text(String(decoding: Self.randomASCII(using: &random), as: UTF8.self)), round: round)
             case 7:
@@ -191,7 +237,9 @@ struct SocketIOFuzzTests {
         }
 
         #expect(failures == 0)
-        #expect(fed >= Self.rounds)
+        // About a tenth of the rounds feed a generated valid packet, most of them to a decoder
+        // between packets; each must have come back exactly, not merely self-consistently.
+        #expect(validDecodedExactly > Self.rounds / 20, "valid packets decoded exactly: \(validDecodedExactly)")
         // Both outcomes must be well represented, or the checks above prove little.
         #expect(decoded > Self.rounds / 10, "decoded \(decoded) of \(fed)")
         #expect(errors > Self.rounds / 10, "errors \(errors) of \(fed)")
@@ -202,14 +250,19 @@ struct SocketIOFuzzTests {
 
     @Test func jsonParserNeverCrashesAndParsedValuesRoundTrip() {
         var random = SplitMix64(seed: Self.seed &+ 1)
-        var corpus: [[UInt8]] = [
+        // Each generated entry keeps the value it was written from.
+        var corpus: [(text: [UInt8], source: JSONValue?)] = [
             #"{"sid":"oSO0OpakMV_3jnilAAAA"}"#, #"["baz",{"_placeholder":true,"num":0}]"#, #"[1,-0.5,1e+21,1e-7,true,null]"#,
             #""\ud83d\ude00\n\u0000""#, #"{"a":{"b":[[],{}]}}"#, "0", "-1.5e-3",
-        ].map { Array($0.utf8) }
-        corpus += (0..<300).map { _ in Array(RandomJSON.value(depth: 3, using: &random).jsonText.utf8) }
+        ].map { (Array($0.utf8), nil) }
+        corpus += (0..<300).map { _ in
+            let value = RandomJSON.value(depth: 3, using: &random)
+            return (Array(value.jsonText.utf8), value)
+        }
 
         var parsed = 0
         var failures = 0
+        var validParsedExactly = 0
         for round in 0..<Self.rounds where failures < 10 {
             let input: [UInt8]
             switch round % 8 {
@@ -218,8 +271,21 @@ struct SocketIOFuzzTests {
             case 2 where round % 64 == 2:
                 let depth = Int.random(in: JSONParser.maximumDepth - 2...JSONParser.maximumDepth + 2, using: &random)
                 input = Array((String(repeating: "[", count: depth) + String(repeating: "]", count: depth)).utf8)
-            case 3: input = corpus.randomElement(using: &random)!
-            default: input = Self.mutate(corpus.randomElement(using: &random)!, using: &random)
+            case 3:
+                let (text, source) = corpus.randomElement(using: &random)!
+                input = text
+                // A valid text parses to the value it was written from, not merely to one that
+                // writes and parses back the same.
+                if let source {
+                    let value = try? JSONParser.parse(text)
+                    if value == source {
+                        validParsedExactly += 1
+                    } else {
+                        failures += 1
+                        Issue.record("seed \(Self.seed &+ 1) round \(round): \(String(decoding: text, as: UTF8.self)) written from \(source), parsed to \(String(describing: value))")
+                    }
+                }
+            default: input = Self.mutate(corpus.randomElement(using: &random)!.text, using: &random)
             }
             guard let value = try? JSONParser.parse(input) else { continue }
             parsed += 1
@@ -232,5 +298,7 @@ struct SocketIOFuzzTests {
         }
         #expect(failures == 0)
         #expect(parsed > Self.rounds / 10, "parsed \(parsed)")
+        // An eighth of the rounds is an unmutated entry, nearly all of them generated ones.
+        #expect(validParsedExactly > Self.rounds / 10, "valid texts parsed exactly: \(validParsedExactly)")
     }
 }
