@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "service"))
 
 from service_helpers import (  # noqa: E402  (reused from the service suite)
-    ACCESS_TOKEN_TTL, JWT_SECRET, SESSION_TTL, Api, SourceAddressAdapter, auction_binary, free_port,
+    ACCESS_TOKEN_TTL, JWT_SECRET, SESSION_TTL, Api, Loopback, SourceAddressAdapter, auction_binary, free_port,
 )
 
 REPO_ROOT = HERE.parents[1]
@@ -49,22 +49,10 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
 
 
 @dataclass
-class Endpoint:
+class Endpoint(Loopback):
     """What Api and the Socket.IO clients need to reach one HTTP server (an instance or nginx)."""
     name: str
     port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    @property
-    def own_origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 class Instance(Endpoint):
@@ -556,13 +544,6 @@ class Tab:
             self._http.close()
 
 
-def bid_text(event: dict, viewer_id: str) -> tuple[bool, str]:
-    """The (mine, text) a viewer must get for a bid event."""
-    bid = event["bid"]
-    mine = bid["bidder"]["id"] == viewer_id
-    return mine, (f"You bid {bid['price']}" if mine else f"{bid['bidder']['name']}: {bid['price']}")
-
-
 def source_ips(prefix: str) -> Callable[[], str]:
     """Distinct loopback addresses 127.<prefix>.x.y (login limits and nginx's hash use them)."""
     counter = itertools.count(1)
@@ -574,5 +555,5 @@ def source_ips(prefix: str) -> Callable[[], str]:
     return next_ip
 
 
-__all__ = ["Access", "Api", "Cluster", "Endpoint", "Instance", "Tab", "bid_text", "parse_access", "readyz",
+__all__ = ["Access", "Api", "Cluster", "Endpoint", "Instance", "Tab", "parse_access", "readyz",
            "source_ips", "wait_until", "ENGINE_CLOSE", "WAIT"]

@@ -1,36 +1,44 @@
-"""The session store is Redis: a session_id cookie made by one instance is known to the other."""
+"""The session store is Redis: a session_id cookie made by one instance is known to the other,
+on polling and on WebSocket-first handshakes."""
 
 from __future__ import annotations
 
-import json
 import secrets
 
 import pytest
 import requests
 
 from cluster_helpers import Api, readyz
-from service_helpers import new_user, parse_cookie, set_cookies
+from service_helpers import new_user, polling_handshake, set_cookies, websocket_handshake
+from service_helpers import session_cookie as cookie_of
 
 
-def handshake(endpoint, token: str, cookie: str | None = None) -> requests.Response:
+def headers_for(token: str, cookie: str | None = None) -> dict[str, str]:
     headers = {"Authorization": f"Bearer {token}"}
     if cookie:
         headers["Cookie"] = f"session_id={cookie}"
-    r = requests.get(f"{endpoint.url}/socket.io/?EIO=4&transport=polling", headers=headers, timeout=10)
+    return headers
+
+
+def handshake(endpoint, token: str, cookie: str | None = None) -> requests.Response:
+    """A polling handshake whose Engine.IO session is closed at once, so nothing lingers."""
+    r = polling_handshake(endpoint, headers_for(token, cookie), close=True)
     assert r.status_code == 200, f"{endpoint.name}: handshake {r.status_code}: {r.text[:300]}"
-    # Close that Engine.IO session at once (a close packet), so nothing lingers.
-    sid = json.loads(r.text[1:])["sid"]
-    requests.post(f"{endpoint.url}/socket.io/?EIO=4&transport=polling&sid={sid}", data="1", headers=headers,
-                  timeout=10)
     return r
 
 
+def ws_handshake(endpoint, token: str, cookie: str | None = None) -> str | None:
+    """A WebSocket-first handshake; the session_id its 101 sets, if any."""
+    status, headers, ws = websocket_handshake(endpoint, headers_for(token, cookie))
+    assert status == 101, f"{endpoint.name}: WebSocket-first handshake {status}"
+    ws.close()
+    found = cookie_of([headers["set-cookie"]]) if "set-cookie" in headers else None
+    return found[0] if found else None
+
+
 def session_cookie(r: requests.Response) -> str | None:
-    for line in set_cookies(r):
-        name, value, _ = parse_cookie(line)
-        if name == "session_id":
-            return value
-    return None
+    found = cookie_of(r)
+    return found[0] if found else None
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +60,18 @@ def test_a_session_made_on_one_instance_is_accepted_by_the_other(one, two, users
     # Instance 2 finds it in Redis: no new cookie, on polling and on a WebSocket-first handshake.
     again = handshake(two, ann.token, cookie=session_id)
     assert session_cookie(again) is None, f"instance 2 replaced a live session: {set_cookies(again)}"
+    assert ws_handshake(two, ann.token, cookie=session_id) is None, \
+        "instance 2's 101 replaced a live session made by instance 1"
     back = handshake(one, ann.token, cookie=session_id)
     assert session_cookie(back) is None, set_cookies(back)
+
+
+def test_a_session_made_by_a_websocket_first_101_is_accepted_by_the_other(one, two, users):
+    ann, _ = users
+    session_id = ws_handshake(one, ann.token)
+    assert session_id, "the 101 of a WebSocket-first session on instance 1 must set session_id"
+    assert ws_handshake(two, ann.token, cookie=session_id) is None, "instance 2 replaced it (WebSocket-first)"
+    assert session_cookie(handshake(two, ann.token, cookie=session_id)) is None, "instance 2 replaced it (polling)"
 
 
 def test_unknown_or_foreign_sessions_get_a_new_cookie_on_either_instance(one, two, users):

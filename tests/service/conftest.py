@@ -1,6 +1,7 @@
 """Fixtures: one stack for the whole session (a throwaway PostgreSQL from scripts/postgres.sh
-on a free loopback port, `auction migrate`, `auction seed`, `auction serve` on a free port with
-a known JWT_SECRET), a REST helper, and a factory of recording Socket.IO clients closed after
+and a throwaway Redis from scripts/redis.sh on free loopback ports, `auction migrate`,
+`auction seed`, `auction serve` with REDIS_URL on a free port with a known JWT_SECRET), a REST
+helper, and a factory of recording Socket.IO clients closed after
 each test. On a failing test the server's output is attached to the report."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ def stack():
     _stacks.append(s)
     try:
         s.start_postgres()
+        s.start_redis()
         for args in (["migrate", "--directory", "sql"], ["migrate", "--directory", "sql"], ["seed"], ["seed"]):
             out = s.run_command(*args)
             if out.returncode != 0:

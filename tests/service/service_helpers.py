@@ -1,14 +1,17 @@
-"""Helpers of the service suite: the stack under test (a throwaway PostgreSQL plus one
-`auction serve`), REST calls from distinct loopback source addresses, token minting, and a
-python-socketio client that records every packet in the order it arrived.
+"""Helpers of the service suite: the stack under test (a throwaway PostgreSQL and Redis plus one
+`auction serve`), more instances on the same storage, REST calls from distinct loopback source
+addresses, token minting, and a python-socketio client that records every packet in the order
+it arrived.
 
 Every wait here is bounded; nothing blocks forever."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,8 +27,10 @@ from typing import Any, Callable
 
 import engineio
 import jwt
+import pytest
 import requests
 import socketio
+import websocket
 from requests.adapters import HTTPAdapter
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +40,15 @@ SESSION_TTL = 1800
 ALLOWED_FOREIGN_ORIGIN = "http://allowed.test:8080"
 PASSWORD = "correct horse battery"
 WAIT = 5.0  # default seconds for one expected event
+# `make test` sets it: a server the suite needs (redis-server) that is missing fails the run.
+REQUIRE_TEST_SERVERS = os.environ.get("REQUIRE_TEST_SERVERS") == "1"
+
+
+def missing_server(reason: str) -> None:
+    """A server this test needs is not installed: skip, or fail under REQUIRE_TEST_SERVERS=1."""
+    if REQUIRE_TEST_SERVERS:
+        pytest.fail(f"{reason} (REQUIRE_TEST_SERVERS=1: missing test servers fail the run)", pytrace=False)
+    pytest.skip(reason)
 
 
 def auction_binary() -> Path:
@@ -75,23 +89,10 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
 
 # --- the stack under test ------------------------------------------------------------------
 
-class Stack:
-    """A throwaway PostgreSQL (scripts/postgres.sh) and one `auction serve`, on free loopback ports."""
+class Loopback:
+    """An HTTP server on 127.0.0.1:`port`, as Api and SioClient reach it."""
+    port: int
 
-    def __init__(self) -> None:
-        base = os.environ.get("TMPDIR", "/tmp")
-        self.workdir = Path(tempfile.mkdtemp(prefix="auction-service-test-", dir=base))
-        # The cluster runs as the postgres user when we are root: it must reach its data dir.
-        os.chmod(self.workdir, 0o755)
-        self.pg_dir = self.workdir / "pg"
-        self.pg_port = free_port()
-        self.port = free_port()
-        self.database_url = ""
-        self.proc: subprocess.Popen | None = None
-        self.log_path = self.workdir / "auction.log"
-        self._log = None
-
-    # URLs
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -103,6 +104,73 @@ class Stack:
     @property
     def own_origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+def start_serve(port: int, env: dict[str, str], log, log_path: Path, timeout: float = 60) -> subprocess.Popen:
+    """`auction serve --port PORT` with this environment and its output in `log`, once it answers
+    /healthz (bounded)."""
+    binary = auction_binary()
+    if not binary.exists():
+        raise RuntimeError(f"{binary} does not exist: build it first (swift build --product auction)")
+    cmd = [str(binary), "serve", "--port", str(port)]
+    log.write(("$ " + " ".join(cmd) + "\n").encode())
+    log.flush()
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"auction serve exited with {proc.returncode}:\n{tail(log_path)}")
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait(10)
+    raise RuntimeError(f"auction serve did not answer /healthz within {timeout} s:\n{tail(log_path)}")
+
+
+def tail(path: Path, limit: int = 30000) -> str:
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return ""
+
+
+def run_script(script: str, *args: str, timeout: float = 120, check: bool = True) -> str:
+    """scripts/<script> with these arguments; the last line it printed (the URL of a `start`)."""
+    out = subprocess.run(["bash", str(REPO_ROOT / "scripts" / script), *args], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=timeout)
+    if not check:
+        return ""
+    if out.returncode != 0:
+        raise RuntimeError(f"scripts/{script} {args[0]} failed ({out.returncode}):\n{out.stderr}{out.stdout}")
+    return out.stdout.strip().splitlines()[-1]
+
+
+class Stack(Loopback):
+    """A throwaway PostgreSQL (scripts/postgres.sh), a throwaway Redis (scripts/redis.sh) and one
+    `auction serve` with REDIS_URL, on free loopback ports. Without redis-server on the machine
+    the service runs without Redis (in-process sessions) and `require_redis()` skips the tests
+    that need it; under REQUIRE_TEST_SERVERS=1 the stack does not start at all."""
+
+    def __init__(self) -> None:
+        base = os.environ.get("TMPDIR", "/tmp")
+        self.workdir = Path(tempfile.mkdtemp(prefix="auction-service-test-", dir=base))
+        # The cluster runs as the postgres user when we are root: it must reach its data dir.
+        os.chmod(self.workdir, 0o755)
+        self.pg_dir = self.workdir / "pg"
+        self.pg_port = free_port()
+        self.redis_dir = self.workdir / "redis"
+        self.redis_port = free_port()
+        self.redis_url = ""
+        self.redis_missing = ""
+        self.port = free_port()
+        self.database_url = ""
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.workdir / "auction.log"
+        self._log = None
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -118,24 +186,43 @@ class Stack:
             APP_ENV="development",
         )
         env.pop("REDIS_URL", None)
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
         env.pop("COOKIE_SECURE", None)
         return env
 
     # PostgreSQL
     def start_postgres(self) -> None:
-        out = subprocess.run(
-            ["bash", str(REPO_ROOT / "scripts/postgres.sh"), "start", str(self.pg_dir), str(self.pg_port)],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"scripts/postgres.sh start failed ({out.returncode}):\n{out.stderr}{out.stdout}")
-        self.database_url = out.stdout.strip().splitlines()[-1]
+        self.database_url = run_script("postgres.sh", "start", str(self.pg_dir), str(self.pg_port))
 
     def stop_postgres(self) -> None:
-        subprocess.run(
-            ["bash", str(REPO_ROOT / "scripts/postgres.sh"), "stop", str(self.pg_dir)],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        run_script("postgres.sh", "stop", str(self.pg_dir), timeout=60, check=False)
+
+    # Redis
+    def start_redis(self) -> None:
+        """Starts the throwaway Redis; records why not when redis-server is not installed."""
+        if shutil.which(os.environ.get("REDIS_SERVER", "redis-server")) is None:
+            self.redis_missing = "redis-server not found (Debian package redis-server: bash scripts/install-deps.sh)"
+            if REQUIRE_TEST_SERVERS:
+                raise RuntimeError(self.redis_missing + "; REQUIRE_TEST_SERVERS=1")
+            return
+        self.redis_url = run_script("redis.sh", "start", str(self.redis_dir), str(self.redis_port), timeout=60)
+
+    def stop_redis(self) -> None:
+        run_script("redis.sh", "stop", str(self.redis_dir), timeout=60, check=False)
+
+    def require_redis(self) -> None:
+        if not self.redis_url:
+            missing_server(self.redis_missing or "the stack runs without Redis")
+
+    def redis_cli(self, *args: str) -> str:
+        out = subprocess.run(
+            [os.environ.get("REDIS_CLI", "redis-cli"), "-h", "127.0.0.1", "-p", str(self.redis_port), *args],
+            capture_output=True, text=True, timeout=10,
         )
+        if out.returncode != 0:
+            raise RuntimeError(f"redis-cli {' '.join(args)} failed: {out.stderr}")
+        return out.stdout.strip()
 
     def psql(self, sql: str) -> str:
         out = subprocess.run(
@@ -154,26 +241,8 @@ class Stack:
         )
 
     def start_server(self, timeout: float = 60) -> None:
-        binary = auction_binary()
-        if not binary.exists():
-            raise RuntimeError(f"{binary} does not exist: build it first (swift build --product auction)")
         self._log = open(self.log_path, "ab")
-        cmd = [str(binary), "serve", "--port", str(self.port)]
-        self._log.write(("$ " + " ".join(cmd) + "\n").encode())
-        self._log.flush()
-        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=self.env(), stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"auction serve exited with {self.proc.returncode}:\n{self.log_text()}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"auction serve did not answer /healthz within {timeout} s:\n{self.log_text()}")
+        self.proc = start_serve(self.port, self.env(), self._log, self.log_path, timeout)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -195,16 +264,41 @@ class Stack:
         return early
 
     def log_text(self, limit: int = 30000) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return text[-limit:]
+        return tail(self.log_path, limit)
 
     def cleanup(self) -> None:
         self.stop_server()
         self.stop_postgres()
+        self.stop_redis()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class Instance(Loopback):
+    """Another `auction serve` on the stack's PostgreSQL (and Redis, unless `redis=False`), on its
+    own port, with environment overrides (e.g. SESSION_TTL)."""
+
+    def __init__(self, stack: Stack, log_path: Path, *, redis: bool = True, **env: str):
+        self.port = free_port()
+        self.log_path = log_path
+        environment = stack.env()
+        environment.update(PORT=str(self.port), CORS_ORIGINS=f"{self.own_origin},http://localhost:{self.port}", **env)
+        if not redis:
+            environment.pop("REDIS_URL", None)
+        self.log = open(log_path, "ab")
+        try:
+            self.proc = start_serve(self.port, environment, self.log, log_path)
+        except RuntimeError:
+            self.log.close()
+            raise
+
+    def log_text(self, limit: int = 6000) -> str:
+        return tail(self.log_path, limit)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
 
 
 # --- REST --------------------------------------------------------------------------------
@@ -269,6 +363,42 @@ def parse_cookie(line: str) -> tuple[str, str, dict[str, str]]:
         k, _, v = p.partition("=")
         attrs[k.strip().lower()] = v.strip()
     return name.strip(), value.strip(), attrs
+
+
+def session_cookie(response_or_lines) -> tuple[str, dict[str, str]] | None:
+    """(value, attributes) of the `session_id` Set-Cookie of a response (or of header lines)."""
+    lines = response_or_lines if isinstance(response_or_lines, list) else set_cookies(response_or_lines)
+    for line in lines:
+        name, value, attrs = parse_cookie(line)
+        if name == "session_id":
+            return value, attrs
+    return None
+
+
+def polling_handshake(endpoint, headers: dict[str, str] | None = None, query: str = "", *,
+                      close: bool = False) -> requests.Response:
+    """An Engine.IO polling handshake (GET, no sid); with `close`, the session it opened is closed
+    at once with a close packet, so that nothing lingers."""
+    r = requests.get(f"{endpoint.url}/socket.io/?EIO=4&transport=polling{query}", headers=headers or {}, timeout=10)
+    if close and r.status_code == 200:
+        sid = json.loads(r.text[1:])["sid"]
+        requests.post(f"{endpoint.url}/socket.io/?EIO=4&transport=polling&sid={sid}", data="1",
+                      headers=headers or {}, timeout=10)
+    return r
+
+
+def websocket_handshake(endpoint, headers: dict[str, str], origin: str | None = None):
+    """A WebSocket-first Engine.IO handshake; returns (status, headers, ws or the refusal)."""
+    opts = {"header": [f"{k}: {v}" for k, v in headers.items()], "timeout": 10}
+    if origin is None:
+        opts["suppress_origin"] = True
+    else:
+        opts["origin"] = origin
+    try:
+        ws = websocket.create_connection(f"{endpoint.ws_url}/socket.io/?EIO=4&transport=websocket", **opts)
+    except websocket.WebSocketBadStatusException as exc:
+        return exc.status_code, {k.lower(): v for k, v in (exc.resp_headers or {}).items()}, exc
+    return ws.getstatus(), {k.lower(): v for k, v in (ws.getheaders() or {}).items()}, ws
 
 
 def error_code(response: requests.Response) -> str | None:
@@ -349,8 +479,6 @@ def mint_token(sub: str, *, secret: str = JWT_SECRET, exp_in: float = 600, algor
 
 
 def alg_none_token(sub: str) -> str:
-    import base64
-
     def b64(obj) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
 
@@ -362,6 +490,7 @@ def alg_none_token(sub: str) -> str:
 # --- Socket.IO ------------------------------------------------------------------------------
 
 ENGINE_CLOSE = "<engine.io close packet>"
+ACK = "<socket.io ack packet>"  # recorded as {"id": <ack id>, "args": [...]}
 
 
 @dataclass
@@ -373,7 +502,7 @@ class Received:
 
 
 class SioClient:
-    """A python-socketio client that records every EVENT packet in arrival order.
+    """A python-socketio client that records every EVENT and ACK packet in arrival order.
 
     python-socketio runs each event handler in its own thread, so handler order is not
     arrival order; this client hooks the Engine.IO receive path (the transport's read loop,
@@ -412,8 +541,8 @@ class SioClient:
                 self.cond.notify_all()
 
     def _record(self, text: str) -> None:
-        # Socket.IO v5 EVENT on the main namespace: 2[<ack id>]["name", data...]
-        if not text.startswith("2"):
+        # Socket.IO v5 EVENT on the main namespace: 2[<ack id>]["name", data...]; ACK: 3<id>[data...]
+        if not text.startswith(("2", "3")):
             return
         rest = text[1:]
         if rest.startswith("/"):
@@ -425,11 +554,18 @@ class SioClient:
             args = json.loads(rest[i:])
         except ValueError:
             return
-        if not isinstance(args, list) or not args:
+        if not isinstance(args, list):
             return
+        if text.startswith("3"):
+            if i == 0:
+                return
+            name, data = ACK, {"id": int(rest[:i]), "args": args}
+        elif not args:
+            return
+        else:
+            name, data = args[0], args[1] if len(args) > 1 else None
         with self.cond:
-            self.received.append(Received(next(self._seq), args[0], args[1] if len(args) > 1 else None,
-                                          time.monotonic()))
+            self.received.append(Received(next(self._seq), name, data, time.monotonic()))
             self.cond.notify_all()
 
     def connect(self, *, item_id: str | None = None, last_bid_id: str | None = None,
@@ -483,6 +619,10 @@ class SioClient:
     def bid_events(self) -> list[dict]:
         return self.events("bid")
 
+    def wait_bid(self, bid_id: str, timeout: float = WAIT) -> dict | None:
+        """The `bid` event of this bid once it arrived (None if it did not within `timeout`)."""
+        return self.wait_event("bid", lambda e: isinstance(e, dict) and e["bid"]["id"] == bid_id, timeout)
+
     def state(self) -> dict | None:
         found = self.events("auction:state")
         return found[0] if found else None
@@ -519,6 +659,49 @@ class SioClient:
             self.sio.shutdown()
         except Exception:
             pass
+
+
+def wait_marker(clients, bid: dict, timeout: float = WAIT) -> None:
+    """Waits until every client got the `bid` event of `bid`, a bid placed after everything a test
+    wants to be sure about: events of one room reach a socket in the order they were emitted, so
+    whatever was emitted before the marker has arrived by then (or never will)."""
+    missing = [n for n, c in enumerate(clients) if c.wait_bid(bid["id"], timeout) is None]
+    assert not missing, f"clients {missing} did not get the marker bid {bid['id']} within {timeout} s"
+
+
+def assert_bid_text(event: dict, viewer_id: str, label: str = "") -> None:
+    """`mine` and `text` as the contract has them: the bidder's own sockets get mine: true and a
+    text starting with "You"; everyone else mine: false and "<bidder name>: <price>"."""
+    bid = event["bid"]
+    if bid["bidder"]["id"] == viewer_id:
+        assert event["mine"] is True, f"{label}: own bid must be mine: true: {event}"
+        assert isinstance(event["text"], str) and event["text"].startswith("You"), \
+            f"{label}: own bid's text must start with 'You': {event}"
+    else:
+        assert event["mine"] is False, f"{label}: others' bid must be mine: false: {event}"
+        assert event["text"] == f"{bid['bidder']['name']}: {bid['price']}", f"{label}: {event}"
+
+
+def random_bits(values: list[str]) -> int:
+    """How many bit positions differ among these ids (hex or URL-safe base64): a lower bound on
+    their random bits that any fixed part, counter or timestamp does not reach. Ids of unequal
+    length or in neither alphabet count 0."""
+    if not values or len({len(v) for v in values}) != 1:
+        return 0
+    if all(re.fullmatch(r"[0-9a-fA-F]+", v) for v in values):
+        numbers = [int(v, 16) for v in values]
+        width = 4 * len(values[0])
+    elif all(re.fullmatch(r"[A-Za-z0-9_-]+", v) for v in values):
+        raw = [base64.urlsafe_b64decode(v + "=" * (-len(v) % 4)) for v in values]
+        numbers = [int.from_bytes(b, "big") for b in raw]
+        width = 8 * len(raw[0])
+    else:
+        return 0
+    varying = 0
+    for bit in range(width):
+        if len({(n >> bit) & 1 for n in numbers}) > 1:
+            varying += 1
+    return varying
 
 
 def assert_ok_ack(ack: Any) -> dict:

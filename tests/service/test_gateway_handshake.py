@@ -12,7 +12,8 @@ import socketio
 import websocket
 
 from service_helpers import (ALLOWED_FOREIGN_ORIGIN, SESSION_TTL, alg_none_token, assert_ok_ack, mint_token,
-                             new_item, new_user, parse_cookie, set_cookies)
+                             new_item, new_user, polling_handshake, session_cookie, set_cookies,
+                             websocket_handshake)
 
 FORBIDDEN = {"code": 4, "message": "Forbidden"}
 
@@ -25,32 +26,6 @@ def owner(api):
 @pytest.fixture(scope="module")
 def item(api, owner):
     return new_item(api, owner)
-
-
-def polling_handshake(stack, headers=None, query=""):
-    return requests.get(f"{stack.url}/socket.io/?EIO=4&transport=polling{query}", headers=headers or {}, timeout=10)
-
-
-def websocket_handshake(stack, headers: dict[str, str], origin: str | None = None):
-    """A WebSocket-first Engine.IO handshake; returns (status, headers, ws or None)."""
-    opts = {"header": [f"{k}: {v}" for k, v in headers.items()], "timeout": 10}
-    if origin is None:
-        opts["suppress_origin"] = True
-    else:
-        opts["origin"] = origin
-    try:
-        ws = websocket.create_connection(f"{stack.ws_url}/socket.io/?EIO=4&transport=websocket", **opts)
-    except websocket.WebSocketBadStatusException as exc:
-        return exc.status_code, {k.lower(): v for k, v in (exc.resp_headers or {}).items()}, exc
-    return ws.getstatus(), {k.lower(): v for k, v in (ws.getheaders() or {}).items()}, ws
-
-
-def session_cookie(lines: list[str]) -> tuple[str, dict] | None:
-    for line in lines:
-        name, value, attrs = parse_cookie(line)
-        if name == "session_id":
-            return value, attrs
-    return None
 
 
 def assert_forbidden_before_any_session(stack, headers):
@@ -181,7 +156,8 @@ def assert_session_cookie(lines: list[str]) -> str:
     found = session_cookie(lines)
     assert found, f"expected Set-Cookie session_id, got {lines}"
     value, attrs = found
-    assert re.fullmatch(r"[0-9a-f]{64}", value), value
+    # Room for 128 random bits at least, in a cookie-safe alphabet (test_sessions.py counts them).
+    assert re.fullmatch(r"[0-9a-fA-F]{32,}|[A-Za-z0-9_-]{22,}", value), value
     assert attrs.get("path") == "/"
     assert "httponly" in attrs
     assert attrs.get("samesite", "").lower() == "strict"

@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter
 
-from service_helpers import new_item, new_user, wait_until
+from service_helpers import assert_bid_text, assert_ok_ack, new_item, new_user, wait_marker
 
 USERS = 6
 SOCKETS_PER_USER = 2          # 12 clients
@@ -105,9 +105,11 @@ def test_concurrent_bidding_is_consistent(api, sio):
     assert final["highestBidder"] == stored[-1]["bidder"]
 
     # Every socket saw every stored bid exactly once, in stored order, with the right "mine".
+    # The seller's bid, after all of them, is the marker: a late duplicate would be in before it.
     everyone = clients + [(watcher, seller)]
-    wait_until(lambda: all(len(c.bid_events()) >= len(stored) for c, _ in everyone), timeout=15)
-    time.sleep(1.0)
+    marker = assert_ok_ack(watcher.bid_retrying(iid, prices[-1] + INCREMENT))
+    wait_marker([c for c, _ in everyone], marker, timeout=15)
+    stored_ids = stored_ids + [marker["id"]]
     for n, (client, user) in enumerate(everyone):
         events = client.bid_events()
         seen = [e["bid"]["id"] for e in events]
@@ -115,7 +117,4 @@ def test_concurrent_bidding_is_consistent(api, sio):
             f"socket {n} ({user.name}) saw {len(seen)} bid events for {len(stored_ids)} stored bids; "
             f"first difference at {next((i for i, (x, y) in enumerate(zip(seen, stored_ids)) if x != y), min(len(seen), len(stored_ids)))}")
         for e in events:
-            mine = e["bid"]["bidder"]["id"] == user.id
-            assert e["mine"] is mine
-            assert e["text"] == (f"You bid {e['bid']['price']}" if mine
-                                 else f"{e['bid']['bidder']['name']}: {e['bid']['price']}")
+            assert_bid_text(e, user.id, f"socket {n} ({user.name})")

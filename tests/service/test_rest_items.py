@@ -160,8 +160,55 @@ def test_list_items_open_first_and_limit(api, seller, sio):
     one = api.get("/items?limit=1")
     assert one.status_code == 200 and len(one.json()) == 1
     assert one.json()[0]["status"] == "open"
-    capped = api.get("/items?limit=5000")
-    assert capped.status_code == 200 and len(capped.json()) <= 1000
+
+
+BULK = 1050  # rows beyond the cap of 1000
+
+
+def test_list_routes_default_to_100_and_give_at_most_1000(api, stack, seller):
+    """`limit` defaults to 100 and is at most 1000 (a larger one is capped, not refused), on both
+    list routes, with more than 1000 rows there: 1,050 closed auctions that ended long ago (so
+    they list after every other) and one auction with 1,050 bids, written straight into the
+    throwaway PostgreSQL and deleted afterwards."""
+    bidder = new_user(api, name="Bulk Bidder")
+    item = new_item(api, seller, starting=1, increment=1)
+    iid, tag = int(item["id"]), f"bulk-{item['id']}"
+    try:
+        stack.psql(
+            "WITH made AS (INSERT INTO items (seller_id, title, description, starting_price, min_increment,"
+            " current_price, ends_at, status, closed_at)"
+            f" SELECT {int(seller.id)}, '{tag} ' || n, '', 1, 1, 1, timestamptz '1999-01-01' + n * interval '1 s',"
+            " 'closed', timestamptz '1999-01-01' + n * interval '1 s'"
+            f" FROM generate_series(1, {BULK}) AS n RETURNING id)"
+            " INSERT INTO rooms (id, item_id) SELECT 'item:' || id, id FROM made")
+        stack.psql(
+            "INSERT INTO bids (item_id, bidder_id, price, created_at)"
+            f" SELECT {iid}, {int(bidder.id)}, n, now() + n * interval '1 ms' FROM generate_series(1, {BULK}) AS n;"
+            f" UPDATE items SET current_price = {BULK}, highest_bidder_id = {int(bidder.id)}, bid_count = {BULK}"
+            f" WHERE id = {iid}")
+        total = int(stack.psql("SELECT count(*) FROM items"))
+        assert total > 1000 + 50
+
+        for query, expected in (("", 100), ("?limit=1000", 1000), ("?limit=1001", 1000), ("?limit=5000", 1000)):
+            r = api.get("/items" + query)
+            assert r.status_code == 200, r.text
+            assert len(r.json()) == expected, f"GET /items{query}: {len(r.json())} items of {total}, expected {expected}"
+        listed = api.get("/items?limit=5000").json()
+        assert listed[0]["status"] == "open" and listed[-1]["status"] == "closed"
+        assert len({it["id"] for it in listed}) == 1000
+
+        prices = list(range(1, BULK + 1))
+        for query, expected in (("", prices[:100]), ("?limit=1000", prices[:1000]), ("?limit=1001", prices[:1000]),
+                                ("?limit=5000", prices[:1000])):
+            r = api.get(f"/items/{iid}/bids{query}")
+            assert r.status_code == 200, r.text
+            got = [b["price"] for b in r.json()]
+            assert got == expected, f"GET /items/{iid}/bids{query}: {len(got)} bids, expected the oldest {len(expected)}"
+        thousandth = api.get(f"/items/{iid}/bids?limit=1000").json()[-1]["id"]
+        rest = api.get(f"/items/{iid}/bids?after={thousandth}&limit=5000").json()
+        assert [b["price"] for b in rest] == prices[1000:]
+    finally:
+        stack.psql(f"DELETE FROM bids WHERE item_id = {iid}; DELETE FROM items WHERE id = {iid} OR title LIKE '{tag} %'")
 
 
 @pytest.mark.parametrize("limit", ["0", "-1", "abc", "1.5"])
@@ -221,10 +268,13 @@ def test_healthz(api):
     assert r.status_code == 200
 
 
-def test_readyz_when_postgres_is_up(api):
+def test_readyz_when_postgres_and_redis_are_up(api, stack):
     r = api.get("/readyz")
     assert r.status_code == 200, r.text
-    assert r.json() == {"status": "ready", "postgres": "up"}
+    expected = {"status": "ready", "postgres": "up"}
+    if stack.redis_url:
+        expected["redis"] = "up"
+    assert r.json() == expected
 
 
 def test_metrics_are_prometheus_text_and_count_bids(api, seller, sio):

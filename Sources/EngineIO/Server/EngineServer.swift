@@ -42,9 +42,14 @@ public final class EngineServer: Sendable {
         sessions.withLockedValue { $0[id] }
     }
 
+    /// Refuses new sessions from now on; the open ones stay open.
+    public func refuseNewSessions() {
+        shuttingDown.withLockedValue { $0 = true }
+    }
+
     /// Refuses new sessions and closes every open one with a `close` packet.
     public func shutdown() {
-        shuttingDown.withLockedValue { $0 = true }
+        refuseNewSessions()
         let open = sessions.withLockedValue { Array($0.values) }
         for session in open { session.close(reason: .serverShuttingDown) }
     }

@@ -19,6 +19,9 @@ struct EngineSessionStateMachine {
         case upgrading(pendingPoll: PollID?)
         /// WebSocket is the transport.
         case websocket
+        /// Closed by the server while messages still waited for a poll: the next GET takes them
+        /// and the close packet; nothing else is sent or delivered meanwhile.
+        case closing(EngineCloseReason)
         case closed(EngineCloseReason)
     }
 
@@ -60,7 +63,7 @@ struct EngineSessionStateMachine {
 
     var transport: Transport? {
         switch state {
-        case .polling, .upgrading: return .polling
+        case .polling, .upgrading, .closing: return .polling
         case .websocket: return .websocket
         case .closed: return nil
         }
@@ -90,6 +93,14 @@ struct EngineSessionStateMachine {
             return [.rejectRequest(.badRequest)] + close(.transportError)
         case .websocket:
             return [.rejectRequest(.badRequest)]
+        case .closing(let reason):
+            // The last answers: what was still waiting, then the close packet.
+            let id = makePollID()
+            guard outbox.count < Self.maximumPacketsPerPoll else { return [.answerPoll(id, takeForPoll())] }
+            let packets = outbox + [.close]
+            outbox.removeAll()
+            state = .closed(reason)
+            return [.answerPoll(id, packets), .cancelPingTimeout, .finish(reason)]
         case .closed:
             return [.rejectRequest(.unknownSession)]
         }
@@ -107,7 +118,7 @@ struct EngineSessionStateMachine {
     /// A POST began; a second concurrent one closes the session.
     mutating func postStarted() -> [Action] {
         switch state {
-        case .polling, .upgrading:
+        case .polling, .upgrading, .closing:
             if postInFlight {
                 return [.rejectRequest(.badRequest)] + close(.transportError)
             }
@@ -129,6 +140,7 @@ struct EngineSessionStateMachine {
     /// A decoded packet arrived over the given transport.
     mutating func packetReceived(_ packet: EnginePacket, via transport: Transport) -> [Action] {
         if isClosed { return [] }
+        if case .closing = state, packet.type != .close { return [] }
         switch packet.type {
         case .pong:
             guard awaitingPong else { return [] }
@@ -240,7 +252,7 @@ struct EngineSessionStateMachine {
         case .websocket:
             outbox.append(contentsOf: packets)
             return flushWebSocket()
-        case .closed:
+        case .closing, .closed:
             return []
         }
     }
@@ -263,7 +275,10 @@ struct EngineSessionStateMachine {
     // MARK: Heartbeat
 
     mutating func pingIntervalElapsed() -> [Action] {
-        guard !isClosed else { return [] }
+        switch state {
+        case .closing, .closed: return []
+        default: break
+        }
         awaitingPong = true
         return send([.ping]) + [.schedulePingTimeout]
     }
@@ -281,8 +296,21 @@ struct EngineSessionStateMachine {
         switch state {
         case .closed:
             return []
+        case .closing(let first):
+            // Closed again (the ping timeout, shutdown's last sweep): the last poll is not awaited.
+            state = .closed(first)
+            outbox.removeAll()
+            return [.cancelPingTimeout, .finish(first)]
         case .polling(let pending):
-            if let pending { actions.append(.answerPoll(pending, [.close])) }
+            if let pending {
+                actions.append(.answerPoll(pending, [.close]))
+            } else if outbox.contains(where: { $0.type == .message }) {
+                // Messages wait for the next GET (an ack sent just before the close, say): it gets
+                // them and the close packet. The ping timeout bounds the wait for it.
+                state = .closing(reason)
+                awaitingPong = true
+                return [.cancelPingTimeout, .schedulePingTimeout]
+            }
         case .upgrading(let pending):
             if let pending { actions.append(.answerPoll(pending, [.close])) }
             actions.append(.closeWebSocket)

@@ -49,6 +49,12 @@ final class Client: Sendable {
         }
     }
 
+    /// Closes the connection with a `close` packet once the handlers queued so far have run, so
+    /// that their acks and emits go out before it.
+    func closeAfterQueuedHandlers(reason: EngineCloseReason) {
+        enqueue { self.session.close(reason: reason) }
+    }
+
     func send(_ packet: SocketIOPacket) {
         session.send(SocketIOPacketEncoder.encode(packet))
     }
@@ -144,6 +150,7 @@ final class Client: Sendable {
             state.closed = true
             return Array(state.sockets.values)
         }
+        server.clientClosed(self)
         let disconnectReason = DisconnectReason(reason)
         enqueue {
             for socket in sockets { await socket.closed(disconnectReason) }

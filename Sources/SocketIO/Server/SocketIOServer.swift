@@ -37,6 +37,8 @@ public final class SocketIOServer: Sendable {
     let logger: Logger
     private let namespaces = NIOLockedValueBox<[String: Namespace]>([:])
     private let runningHandlers = NIOLockedValueBox(0)
+    /// Open connections by Engine.IO session id, for shutdown.
+    private let clients = NIOLockedValueBox<[String: Client]>([:])
 
     public init(configuration: SocketIOConfiguration = .init(), logger: Logger = Logger(label: "socket.io")) {
         self.configuration = configuration
@@ -44,7 +46,9 @@ public final class SocketIOServer: Sendable {
         self.engine = EngineServer(configuration: configuration.engine, logger: logger)
         engine.onConnection { [weak self] session in
             guard let self else { return }
-            Client(session: session, server: self).start(connectTimeout: self.configuration.connectTimeout)
+            let client = Client(session: session, server: self)
+            self.clients.withLockedValue { $0[session.id] = client }
+            client.start(connectTimeout: self.configuration.connectTimeout)
         }
         _ = of("/")
     }
@@ -70,20 +74,31 @@ public final class SocketIOServer: Sendable {
         namespaces.withLockedValue { $0[name] }
     }
 
-    /// Closes every connection with a `close` packet so clients reconnect elsewhere, and
-    /// refuses new ones; waits (up to `drainTimeout`) for handlers already running — a bid being
-    /// recorded is finished and acknowledged if the client is still there — then closes the adapters.
+    /// Refuses new connections and closes every open one with a `close` packet so clients
+    /// reconnect elsewhere: an idle one at once, a busy one once the handlers it has queued have
+    /// run, so that a bid being recorded is finished and its ack goes out before the close
+    /// packet (over polling, the client's next GET takes both). Waits up to `drainTimeout` for
+    /// the handlers and the sessions; what is still open then is closed anyway. Then closes the
+    /// adapters.
     public func shutdown(drainTimeout: Duration = .seconds(10)) async {
-        engine.shutdown()
+        engine.refuseNewSessions()
+        for client in clients.withLockedValue({ Array($0.values) }) { client.closeAfterQueuedHandlers(reason: .serverShuttingDown) }
         let deadline = ContinuousClock.now + drainTimeout
-        while runningHandlers.withLockedValue({ $0 }) > 0, ContinuousClock.now < deadline {
+        while runningHandlers.withLockedValue({ $0 }) > 0 || engine.sessionCount > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
+        engine.shutdown()
         for namespace in allNamespaces { await namespace.adapter.close() }
     }
 
     /// Handlers queued or running, across all connections.
     public var pendingHandlers: Int { runningHandlers.withLockedValue { $0 } }
+
+    func clientClosed(_ client: Client) {
+        clients.withLockedValue { clients in
+            if clients[client.session.id] === client { clients.removeValue(forKey: client.session.id) }
+        }
+    }
 
     func handlerStarted() { runningHandlers.withLockedValue { $0 += 1 } }
     func handlerFinished() { runningHandlers.withLockedValue { $0 -= 1 } }
