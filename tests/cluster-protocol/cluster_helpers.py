@@ -790,6 +790,7 @@ def flush(cluster: Cluster, watchers, requests: bool = False) -> None:
             probe.connect()
         everyone = [*watchers, *probes]
         for c in everyone:
+            assert c.connected, f"{c.label} was disconnected"
             assert room in c.call("join", room), c.label
 
         def markers():
