@@ -77,14 +77,18 @@ public final class SocketIOServer: Sendable {
     /// Refuses new connections and closes every open one with a `close` packet so clients
     /// reconnect elsewhere: an idle one at once, a busy one once the handlers it has queued have
     /// run, so that a bid being recorded is finished and its ack goes out before the close
-    /// packet (over polling, the client's next GET takes both). Waits up to `drainTimeout` for
-    /// the handlers and the sessions; what is still open then is closed anyway. Then closes the
-    /// adapters.
+    /// packet. Waits up to `drainTimeout` for those handlers, then up to a second for polling
+    /// clients to fetch what is left for them (a live one polls again at once); what is still
+    /// open then is closed anyway. Then closes the adapters.
     public func shutdown(drainTimeout: Duration = .seconds(10)) async {
         engine.refuseNewSessions()
         for client in clients.withLockedValue({ Array($0.values) }) { client.closeAfterQueuedHandlers(reason: .serverShuttingDown) }
         let deadline = ContinuousClock.now + drainTimeout
-        while runningHandlers.withLockedValue({ $0 }) > 0 || engine.sessionCount > 0, ContinuousClock.now < deadline {
+        while runningHandlers.withLockedValue({ $0 }) > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let lastPolls = min(deadline, ContinuousClock.now + .seconds(1))
+        while engine.sessionCount > 0, ContinuousClock.now < lastPolls {
             try? await Task.sleep(for: .milliseconds(20))
         }
         engine.shutdown()
