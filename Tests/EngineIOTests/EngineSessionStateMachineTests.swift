@@ -634,6 +634,50 @@ struct EngineSessionStateMachineTests {
         #expect(machine.state == .closed(.serverClose))
     }
 
+    @Test func serverCloseWhilePollingWithQueuedMessagesHandsThemToTheNextPoll() {
+        var machine = pollingMachine()
+        #expect(machine.send([.message("ack")]) == [])
+        #expect(machine.close(.serverShuttingDown) == [.cancelPingTimeout, .schedulePingTimeout])
+        #expect(machine.state == .closing(.serverShuttingDown))
+        // Nothing new is queued or delivered while closing.
+        #expect(machine.send([.message("late")]) == [])
+        #expect(machine.packetReceived(EnginePacket(.message, .text("ignored")), via: .polling) == [])
+        let id = machine.pollRequested().first.flatMap { action -> Machine.PollID? in
+            if case .answerPoll(let id, _) = action { return id } else { return nil }
+        }
+        #expect(id != nil)
+        #expect(machine.state == .closed(.serverShuttingDown))
+    }
+
+    @Test func closingSessionsLastPollCarriesTheQueuedMessagesAndTheClosePacket() {
+        var machine = pollingMachine()
+        _ = machine.send([.message("one"), .message("two")])
+        _ = machine.close(.serverShuttingDown)
+        let actions = machine.pollRequested()
+        guard case .answerPoll(let id, let packets) = actions.first else {
+            Issue.record("expected the last poll to be answered, got \(actions)")
+            return
+        }
+        #expect(packets == [.message("one"), .message("two"), .close])
+        #expect(actions == [.answerPoll(id, packets), .cancelPingTimeout, .finish(.serverShuttingDown)])
+        #expect(machine.pollRequested() == [.rejectRequest(.unknownSession)])
+    }
+
+    @Test func closingSessionWhoseClientNeverPollsEndsAtThePingTimeout() {
+        var machine = pollingMachine()
+        _ = machine.send([.message("unread")])
+        _ = machine.close(.serverShuttingDown)
+        #expect(machine.pingTimeoutElapsed() == [.cancelPingTimeout, .finish(.serverShuttingDown)])
+        #expect(machine.state == .closed(.serverShuttingDown))
+    }
+
+    @Test func serverCloseWithOnlyAPingQueuedDoesNotWaitForAPoll() {
+        var machine = pollingMachine()
+        _ = machine.pingIntervalElapsed()
+        #expect(machine.close(.serverClose) == [.cancelPingTimeout, .finish(.serverClose)])
+        #expect(machine.state == .closed(.serverClose))
+    }
+
     @Test func serverCloseWhilePollingAnswersTheHeldPollWithClose() {
         var (machine, held) = pollingMachineWithHeldPoll()
         #expect(machine.close(.serverClose) == [.answerPoll(held, [.close]), .cancelPingTimeout, .finish(.serverClose)])
