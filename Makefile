@@ -8,7 +8,7 @@ VENV_PY := $(VENV)/bin/python
 BIN_DIR ?= .build/debug
 export BIN_DIR
 
-.PHONY: deps build run test compliance bench bench-protocol bench-service bench-cluster clean
+.PHONY: deps build run test compliance fuzz bench bench-protocol bench-service bench-cluster clean
 
 ## deps: install what the tests need (Debian packages as root, Python venv in .data/venv)
 deps:
@@ -38,6 +38,10 @@ test: deps
 ## compliance: build, then the official socket.io-protocol / engine.io-protocol suites
 compliance: build
 	bash scripts/run-compliance.sh
+
+## fuzz: libFuzzer targets for every decoder of peer bytes (release + ASan build in .build-fuzz; FUZZ_RUNS, FUZZ_SECONDS, FUZZ_TARGETS; see scripts/fuzz.sh)
+fuzz:
+	bash scripts/fuzz.sh
 
 ## bench: our server against python-socketio, same app and load, 1 and 2 instances + idle memory; writes BENCHMARKS.md (see bench/compare.sh)
 bench:

@@ -4,17 +4,46 @@ import NIOCore
 /// RESP parsing by hiredis's reader: bytes in, complete replies out. One per connection;
 /// used only on that connection's event loop.
 final class RESPReader {
+    /// hiredis 0.14 allocates a pointer for every element an array reply declares, before any
+    /// element arrives: `*444444441` alone would cost 3.5 GB. Larger counts are a protocol error.
+    static let maximumArrayLength: Int32 = 1 << 20
+
     private let reader: UnsafeMutablePointer<redisReader>
+    /// hiredis's reply functions, but for arrays declaring more than ``maximumArrayLength``.
+    private let functions: UnsafeMutablePointer<redisReplyObjectFunctions>
+    /// The count of the array refused, for the error text (hiredis only says "Out of memory").
+    private let refusedLength: UnsafeMutablePointer<Int32>
 
     init() {
         reader = redisReaderCreate()
         // 0 keeps the read buffer however large it grew, instead of freeing it when idle.
         reader.pointee.maxbuf = 0
+        functions = .allocate(capacity: 1)
+        functions.initialize(to: reader.pointee.fn.pointee)
+        functions.pointee.createArray = { task, elements in
+            guard elements <= RESPReader.maximumArrayLength else {
+                task?.pointee.privdata?.assumingMemoryBound(to: Int32.self).pointee = elements
+                return nil
+            }
+            return RESPReader.hiredisCreateArray(task, elements)
+        }
+        reader.pointee.fn = functions
+        refusedLength = .allocate(capacity: 1)
+        refusedLength.initialize(to: 0)
+        reader.pointee.privdata = UnsafeMutableRawPointer(refusedLength)
     }
 
     deinit {
         redisReaderFree(reader)
+        functions.deallocate()
+        refusedLength.deallocate()
     }
+
+    private static let hiredisCreateArray: @convention(c) (UnsafePointer<redisReadTask>?, Int32) -> UnsafeMutableRawPointer? = {
+        let reader = redisReaderCreate()!
+        defer { redisReaderFree(reader) }
+        return reader.pointee.fn.pointee.createArray!
+    }()
 
     func feed(_ buffer: ByteBuffer) throws(RedisError) {
         let status = buffer.withUnsafeReadableBytes { bytes -> Int32 in
@@ -65,7 +94,10 @@ final class RESPReader {
     }
 
     private func errorText() -> String {
-        withUnsafeBytes(of: reader.pointee.errstr) { raw in
+        if refusedLength.pointee > 0 {
+            return "array reply of \(refusedLength.pointee) elements, more than \(Self.maximumArrayLength)"
+        }
+        return withUnsafeBytes(of: reader.pointee.errstr) { raw in
             let bytes = raw.prefix { $0 != 0 }
             return String(decoding: bytes, as: UTF8.self)
         }

@@ -11,6 +11,9 @@ final class EngineWebSocketHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        // Once a Close is sent, the connection ends when it has left; frames read meanwhile are
+        // discarded (RFC 6455 §1.4), except the client's Close answering ours.
+        if closing, frame.opcode != .connectionClose { return }
         switch frame.opcode {
         case .text:
             let packet = try? EnginePacketCodec.decodeText(frame.unmaskedData)
@@ -25,10 +28,7 @@ final class EngineWebSocketHandler: ChannelInboundHandler, RemovableChannelHandl
                 context.close(promise: nil)
                 return
             }
-            closing = true
-            let reply = WebSocketFrame(fin: true, opcode: .connectionClose, data: WebSocketErrorCode.normalClosure.buffer(context.channel.allocator))
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in channel.close(promise: nil) }
+            sendClose(.normalClosure, context: context)
         default:
             break
         }
@@ -56,11 +56,18 @@ final class EngineWebSocketHandler: ChannelInboundHandler, RemovableChannelHandl
         default:
             code = .protocolError
         }
-        if !closing {
-            closing = true
-            let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: code.buffer(context.channel.allocator))
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
-        }
+        if !closing { sendClose(code, context: context) }
+    }
+
+    /// Answers the client's Close or starts the closing handshake; the connection ends once the
+    /// Close has left. The session lets go of the WebSocket first, so that nothing it still has
+    /// queued (its own close packet, say) is written after this Close.
+    private func sendClose(_ code: WebSocketErrorCode, context: ChannelHandlerContext) {
+        closing = true
+        session?.webSocketClosed(context.channel)
+        session = nil
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: code.buffer(context.channel.allocator))
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
     }
 }
