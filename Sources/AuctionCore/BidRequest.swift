@@ -15,8 +15,8 @@ public struct BidRequest: Sendable, Equatable {
         guard price.isFinite, price == price.rounded() else { throw .invalidPayload("price must be a whole number of the smallest unit") }
         guard price >= 1, price <= Double(MoneyLimits.maximum) else { throw .invalidPayload("price is out of range") }
         if let clientBidId {
-            guard !clientBidId.isEmpty, clientBidId.count <= Self.maximumClientBidIDLength else {
-                throw .invalidPayload("clientBidId must be 1 to \(Self.maximumClientBidIDLength) characters")
+            if let problem = StoredText.problem(clientBidId, lengths: 1...Self.maximumClientBidIDLength) {
+                throw .invalidPayload("clientBidId \(problem)")
             }
         }
         self.itemId = itemId

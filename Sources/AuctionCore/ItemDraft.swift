@@ -18,8 +18,10 @@ public struct ItemDraft: Sendable, Equatable {
 
     public init(title: String, description: String, startingPrice: Money, minIncrement: Money, endsAt: Date, now: Date) throws(ItemDraftError) {
         let title = title.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...200).contains(title.count) else { throw ItemDraftError(field: "title", reason: "must be 1 to 200 characters") }
-        guard description.count <= 5000 else { throw ItemDraftError(field: "description", reason: "must be at most 5000 characters") }
+        if let problem = StoredText.problem(title, lengths: 1...200) { throw ItemDraftError(field: "title", reason: problem) }
+        if let problem = StoredText.problem(description, lengths: 0...5000, allowingLineBreaks: true) {
+            throw ItemDraftError(field: "description", reason: problem)
+        }
         guard startingPrice >= 1, startingPrice <= MoneyLimits.maximum else {
             throw ItemDraftError(field: "startingPrice", reason: "must be a whole number from 1 to \(MoneyLimits.maximum)")
         }

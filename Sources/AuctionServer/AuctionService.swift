@@ -37,6 +37,9 @@ public struct AuctionService: Sendable {
         var engine = EngineConfiguration(path: "/socket.io/", cors: .origins(configuration.corsOrigins))
         engine.allowRequest = { await handshake.allow($0) }
         engine.initialHeaders = { await handshake.initialHeaders($0, $1) }
+        engine.sessionLimits = SessionLimits(perAddress: configuration.maxConnectionsPerAddress, perIdentity: configuration.maxConnectionsPerUser)
+        let proxies = configuration.trustedProxies
+        engine.clientAddress = { proxies.clientAddress($0) }
         var socketIO = SocketIOConfiguration(engine: engine)
         if let redis {
             socketIO.adapterFactory = { RedisAdapter(namespace: $0, redis: redis, logger: logger) }
@@ -55,6 +58,7 @@ public struct AuctionService: Sendable {
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: APIErrorMiddleware())
         router.add(middleware: AllowedOriginsMiddleware(origins: configuration.corsOrigins))
+        router.add(middleware: CrossSiteRequestGuard(origins: configuration.corsOrigins))
         AuthRoutes(
             users: users,
             tokens: tokens,

@@ -99,3 +99,55 @@ def test_binary_attachment_without_binary_packet_closes(server):
     finally:
         ws.close()
     assert_still_serving(server)
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_attachments_past_max_payload_close_the_connection_and_free_the_memory(server):
+    """A header declaring 1,000 attachments, then 1 MB binary frames: the attachments of one
+    packet may add up to maxPayload (1,000,000 here), so the second frame closes the connection
+    instead of being kept (without the bound: about 1 MB pinned per frame, 1 GB per connection)."""
+    placeholders = ",".join(f'{{"_placeholder":true,"num":{n}}}' for n in range(1000))
+    bystander = Client(server, transports=["websocket"]).connect()
+    try:
+        before = rss_kib(server.proc.pid)
+        ws = ws_socketio_connect(server)
+        sent = 0
+        try:
+            ws.send(f'451000-["echo",[{placeholders}]]')
+            chunk = b"\xab" * 999_000
+            for _ in range(30):
+                try:
+                    ws.send_binary(chunk)
+                except Exception:  # noqa: BLE001 - the server closed the connection: expected
+                    break
+                sent += 1
+            ws_expect_closed(ws)
+        finally:
+            ws.close()
+        assert sent >= 2, f"the connection closed after {sent} frames, before the bound was reached"
+        time.sleep(0.5)
+        grown = rss_kib(server.proc.pid) - before
+        assert grown < 12 * 1024, f"RSS grew by {grown} KiB after {sent} frames of ~1 MB"
+        assert bystander.call("echo", "unaffected") == "unaffected"
+    finally:
+        bystander.close()
+    assert_still_serving(server)
+
+
+def test_more_attachments_than_max_payload_can_refer_to_are_refused(server):
+    """Each attachment takes a placeholder of at least 29 bytes in the packet's text, so a
+    maxPayload of 1,000,000 allows at most 1,000 (the hard ceiling); 1,001 closes at once."""
+    ws = ws_socketio_connect(server)
+    try:
+        ws.send('451001-["echo",{"_placeholder":true,"num":0}]')
+        ws_expect_closed(ws)
+    finally:
+        ws.close()
+    assert_still_serving(server)

@@ -161,7 +161,7 @@ func makeConnection(engine: EngineServer, loop: EmbeddedEventLoop, log: EventLog
     let request = EngineRequest(method: .get, target: target, headers: [:], remoteAddress: nil)
     let session = engine.makeSession(
         request: request,
-        attachments: [:],
+        admission: EngineServer.Admission(attachments: [:], reservation: SessionReservation(address: nil, identity: nil) { _, _ in }),
         transport: upgrading ? .polling : .websocket,
         webSocket: upgrading ? nil : output,
         eventLoop: loop

@@ -17,6 +17,13 @@ public struct Authenticator: Sendable {
         EngineRequest.bearerToken(in: headers) ?? EngineRequest.cookie(Cookies.accessToken, in: headers)
     }
 
+    /// The request's token when it is valid and unexpired, without asking storage whether its
+    /// user still exists: enough to tell whose request it is.
+    public func verifiedToken(_ headers: HTTPFields) async -> VerifiedToken? {
+        guard let raw = Self.token(in: headers), !raw.isEmpty else { return nil }
+        return try? await tokens.verify(raw)
+    }
+
     /// The user and their token, or nil when the request is not signed in.
     /// Storage failures are thrown (the caller decides how to answer).
     public func authenticate(_ headers: HTTPFields) async throws -> (UserRecord, VerifiedToken)? {

@@ -31,6 +31,12 @@ public struct ServiceConfiguration: Sendable {
     public var webRoot: String
     /// True when the development JWT secret is in use (the service logs a loud warning).
     public var usesDevelopmentSecret: Bool
+    /// Peers whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`, none by default).
+    public var trustedProxies: TrustedProxies = .none
+    /// Socket.IO connections open at once from one client address (`MAX_CONNECTIONS_PER_ADDRESS`).
+    public var maxConnectionsPerAddress = 1000
+    /// Socket.IO connections open at once for one user (`MAX_CONNECTIONS_PER_USER`).
+    public var maxConnectionsPerUser = 32
 
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceConfiguration {
         func integer(_ name: String, _ fallback: Int) throws -> Int {
@@ -55,7 +61,7 @@ public struct ServiceConfiguration: Sendable {
         }
         let origins = (environment["CORS_ORIGINS"].map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? defaultOrigins)
             .filter { !$0.isEmpty }
-        return ServiceConfiguration(
+        var configuration = ServiceConfiguration(
             host: environment["HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1",
             port: try integer("PORT", 3000),
             databaseURL: databaseURL,
@@ -70,6 +76,10 @@ public struct ServiceConfiguration: Sendable {
             webRoot: environment["WEB_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "web",
             usesDevelopmentSecret: development
         )
+        configuration.trustedProxies = try TrustedProxies(parsing: environment["TRUSTED_PROXIES"] ?? "")
+        configuration.maxConnectionsPerAddress = try integer("MAX_CONNECTIONS_PER_ADDRESS", configuration.maxConnectionsPerAddress)
+        configuration.maxConnectionsPerUser = try integer("MAX_CONNECTIONS_PER_USER", configuration.maxConnectionsPerUser)
+        return configuration
     }
 }
 

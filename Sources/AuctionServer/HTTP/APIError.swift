@@ -64,8 +64,12 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return error.response(headers: [.retryAfter: "6"])
         } catch let error as APIError {
             return error.response()
-        } catch is StorageUnavailable {
+        } catch let error as StorageUnavailable {
+            context.logger.error("storage unavailable", metadata: ["method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "error": "\(error.underlying)"])
             return APIError.unavailable.response()
+        } catch let error as StorageRefusedInput {
+            context.logger.warning("input refused by storage", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return APIError.invalidInput("A field holds a value that cannot be stored.").response()
         } catch let error as HTTPError {
             switch error.status {
             case .notFound: return APIError.notFound.response()

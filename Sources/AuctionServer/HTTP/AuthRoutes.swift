@@ -48,11 +48,9 @@ struct AuthRoutes: Sendable {
         let email = body.email.trimmingCharacters(in: .whitespacesAndNewlines)
         let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard Self.isPlausibleEmail(email) else { throw APIError.invalidInput("Field 'email' must be an email address.") }
-        guard (1...100).contains(name.count) else { throw APIError.invalidInput("Field 'name' must be 1 to 100 characters.") }
-        // bcrypt reads at most 72 bytes; longer passwords would be silently truncated.
-        guard (8...72).contains(body.password.utf8.count) else {
-            throw APIError.invalidInput("Field 'password' must be 8 to 72 bytes.")
-        }
+        if let problem = StoredText.problem(email, lengths: 3...254) { throw APIError.invalidInput("Field 'email' \(problem).") }
+        if let problem = StoredText.problem(name, lengths: 1...100) { throw APIError.invalidInput("Field 'name' \(problem).") }
+        if let problem = PasswordRules.problem(body.password) { throw APIError.invalidInput("Field 'password' \(problem).") }
         let hash = try await hasher.hash(body.password)
         do {
             let user = try await users.create(email: email, name: name, passwordHash: hash)
@@ -64,11 +62,14 @@ struct AuthRoutes: Sendable {
 
     func login(_ request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await RequestJSON.decode(Credentials.self, from: request)
-        let address = Self.clientAddress(request, peer: context.remoteAddress?.ipAddress)
+        let address = configuration.trustedProxies.clientAddress(peer: context.remoteAddress?.ipAddress, headers: request.headers)
         let email = body.email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         guard loginLimiter.allow("ip:\(address)"), loginLimiter.allow("email:\(email)") else {
             throw APIError.rateLimited
         }
+        // A password no account can have is refused before bcrypt could cut it short.
+        if StoredText.hasControlCharacter(email) { throw APIError.invalidInput("Field 'email' must not contain control characters.") }
+        if let problem = PasswordRules.problem(body.password) { throw APIError.invalidInput("Field 'password' \(problem).") }
         let found = try await users.credentials(email: email)
         // Unknown address and wrong password get the same answer after the same work.
         guard try await hasher.verify(body.password, hash: found?.1), let user = found?.0 else {
@@ -97,21 +98,9 @@ struct AuthRoutes: Sendable {
         return try JSONResponse.encode(UserBody(user: user))
     }
 
-    /// The client's address for rate limits: the peer, or — only when the peer is a load balancer
-    /// on this machine (loopback) — the last address it put in `X-Forwarded-For`. A client cannot
-    /// pick its own bucket by sending the header directly.
-    static func clientAddress(_ request: Request, peer: String?) -> String {
-        guard let peer else { return "unknown" }
-        let isLoopback = peer.hasPrefix("127.") || peer == "::1"
-        guard isLoopback, let forwarded = request.headers[HTTPField.Name("X-Forwarded-For")!],
-            let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty
-        else { return peer }
-        return last
-    }
-
     static func isPlausibleEmail(_ email: String) -> Bool {
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        return email.count <= 254 && parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".")
+        return parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".")
             && !parts[1].hasPrefix(".") && !parts[1].hasSuffix(".") && !email.contains(where: \.isWhitespace)
     }
 }

@@ -17,25 +17,46 @@ struct HandshakeGuard: Sendable {
         static let tokenExpiresAt = "tokenExpiresAt"
     }
 
-    /// A valid, unexpired access token (cookie or Bearer) for a user that still exists, and an
-    /// allowed Origin when one is sent.
+    /// A handshake needs a valid, unexpired access token (cookie or Bearer) for a user that still
+    /// exists; the session is then bound to that user. A later request of the session (polling,
+    /// the upgrade) must show whose it is; the engine compares that with the identity granted here.
+    /// The engine has already refused foreign origins.
     func allow(_ request: EngineRequest) async -> AllowDecision {
-        if let origin = request.origin, !configuration.corsOrigins.contains(origin), !request.isSameOrigin(origin) {
-            logger.info("handshake refused: origin", metadata: ["origin": "\(origin)"])
-            return .deny(.forbidden())
+        if request.sessionID != nil {
+            guard let userID = await requester(request) else { return .deny(.forbidden()) }
+            return .allow(identity: userID)
         }
         do {
             guard let (user, token) = try await authenticator.authenticate(request.headers) else {
                 return .deny(.forbidden())
             }
-            return .allow([
-                Attachment.userID: user.id,
-                Attachment.userName: user.name,
-                Attachment.tokenExpiresAt: String(token.expiresAt.timeIntervalSince1970),
-            ])
+            return .allow(
+                [
+                    Attachment.userID: user.id,
+                    Attachment.userName: user.name,
+                    Attachment.tokenExpiresAt: String(token.expiresAt.timeIntervalSince1970),
+                ],
+                identity: user.id
+            )
         } catch {
             logger.warning("handshake refused: storage unavailable", metadata: ["error": "\(error)"])
             return .deny(.forbidden(message: "Service unavailable"))
+        }
+    }
+
+    /// Whose request of an open session this is: the user of a valid access token (cookie or
+    /// Bearer), else of the `session_id` cookie. The cookie is what carries it for clients that
+    /// send their headers with the handshake only (python-socketio's polling requests keep just
+    /// their cookie jar), and for a tab whose access token expired while its session stays open.
+    /// No lookup of the user: polling requests come several times a second.
+    private func requester(_ request: EngineRequest) async -> String? {
+        if let token = await authenticator.verifiedToken(request.headers) { return token.userID }
+        guard let session = request.cookie(Cookies.sessionID), SessionToken.isWellFormed(session) else { return nil }
+        do {
+            return try await sessions.userID(for: session)
+        } catch {
+            logger.warning("session request refused: session store unavailable", metadata: ["error": "\(error)"])
+            return nil
         }
     }
 

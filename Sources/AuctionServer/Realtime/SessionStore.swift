@@ -3,6 +3,9 @@ import NIOConcurrencyHelpers
 
 /// Maps `session_id` cookies to users for `SESSION_TTL` seconds. The Redis store lets every
 /// instance resolve every session; the in-process one serves a single instance.
+///
+/// A user holds at most ``SessionToken/maximumPerUser`` sessions: creating one more drops the
+/// oldest, so handshakes without a cookie cannot pile up records.
 public protocol SessionStore: Sendable {
     /// Creates a session for the user and returns its id (≥ 128 random bits).
     func create(userID: String, ttl: Int) async throws -> String
@@ -12,6 +15,9 @@ public protocol SessionStore: Sendable {
 }
 
 enum SessionToken {
+    /// Sessions one user keeps at once: one per browser, with room for many devices.
+    static let maximumPerUser = 8
+
     /// 256 random bits, hex.
     static func make() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -34,7 +40,19 @@ public final class InMemorySessionStore: SessionStore {
         var expires: Date
     }
 
-    private let entries = NIOLockedValueBox<[String: Entry]>([:])
+    private struct Entries {
+        var byID: [String: Entry] = [:]
+        /// Each user's session ids, oldest first.
+        var byUser: [String: [String]] = [:]
+
+        mutating func remove(_ id: String) {
+            guard let entry = byID.removeValue(forKey: id) else { return }
+            byUser[entry.userID]?.removeAll { $0 == id }
+            if byUser[entry.userID]?.isEmpty == true { byUser.removeValue(forKey: entry.userID) }
+        }
+    }
+
+    private let entries = NIOLockedValueBox(Entries())
 
     public init() {}
 
@@ -42,8 +60,14 @@ public final class InMemorySessionStore: SessionStore {
         let id = SessionToken.make()
         let now = Date()
         entries.withLockedValue { entries in
-            if entries.count > 100_000 { entries = entries.filter { $0.value.expires > now } }
-            entries[id] = Entry(userID: userID, expires: now.addingTimeInterval(TimeInterval(ttl)))
+            for old in entries.byUser[userID] ?? [] where entries.byID[old].map({ $0.expires <= now }) ?? true {
+                entries.remove(old)
+            }
+            entries.byID[id] = Entry(userID: userID, expires: now.addingTimeInterval(TimeInterval(ttl)))
+            entries.byUser[userID, default: []].append(id)
+            while let ids = entries.byUser[userID], ids.count > SessionToken.maximumPerUser {
+                entries.remove(ids[0])
+            }
         }
         return id
     }
@@ -51,9 +75,9 @@ public final class InMemorySessionStore: SessionStore {
     public func userID(for sessionID: String) async throws -> String? {
         let now = Date()
         return entries.withLockedValue { entries in
-            guard let entry = entries[sessionID] else { return nil }
+            guard let entry = entries.byID[sessionID] else { return nil }
             guard entry.expires > now else {
-                entries.removeValue(forKey: sessionID)
+                entries.remove(sessionID)
                 return nil
             }
             return entry.userID
@@ -61,6 +85,11 @@ public final class InMemorySessionStore: SessionStore {
     }
 
     public func delete(_ sessionID: String) async throws {
-        entries.withLockedValue { _ = $0.removeValue(forKey: sessionID) }
+        entries.withLockedValue { $0.remove(sessionID) }
+    }
+
+    /// Sessions held for the user (for tests).
+    func count(userID: String) -> Int {
+        entries.withLockedValue { $0.byUser[userID]?.count ?? 0 }
     }
 }

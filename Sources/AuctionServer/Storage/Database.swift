@@ -42,6 +42,7 @@ public final class Database: Sendable {
                         return try await body(connection)
                     }
                 } catch let error as PSQLError {
+                    if let refusal = StorageRefusedInput(error) { throw refusal }
                     throw StorageUnavailable(underlying: "\(error)")
                 }
             }
@@ -82,6 +83,21 @@ extension Database: Service {
 public struct StorageUnavailable: Error, CustomStringConvertible {
     public let underlying: String
     public var description: String { "storage unavailable: \(underlying)" }
+}
+
+/// PostgreSQL refused a value we sent (a data exception, SQLSTATE class 22, or a `CHECK`
+/// violation, 23514): the input was bad, the database is fine. Validation should have caught it
+/// first; this keeps a missed rule a `400` rather than an outage.
+public struct StorageRefusedInput: Error, CustomStringConvertible {
+    public let sqlState: String
+    public let message: String
+    public var description: String { "storage refused a value (SQLSTATE \(sqlState)): \(message)" }
+
+    init?(_ error: PSQLError) {
+        guard let state = error.serverInfo?[.sqlState], state.hasPrefix("22") || state == "23514" else { return nil }
+        self.sqlState = state
+        self.message = error.serverInfo?[.message] ?? ""
+    }
 }
 
 /// Runs `body`, giving up with ``StorageUnavailable`` after `limit`.

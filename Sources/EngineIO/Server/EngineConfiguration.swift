@@ -11,7 +11,12 @@ public enum CORSPolicy: Sendable {
 /// What the application decides in `allowRequest`.
 public enum AllowDecision: Sendable {
     /// Accept; the attachments travel with the session to the application's handlers.
-    case allow([String: String] = [:])
+    ///
+    /// With an `identity` (the signed-in user, say), the session is bound to it: every later
+    /// request of the session — polling GET and POST, the WebSocket upgrade — goes through
+    /// `allowRequest` again and is refused with 403 unless it grants the same identity. Without
+    /// one, as in Node's engine.io, knowing the `sid` is enough.
+    case allow([String: String] = [:], identity: String? = nil)
     /// Refuse before any session exists.
     case deny(EngineError)
 }
@@ -28,8 +33,15 @@ public struct EngineConfiguration: Sendable {
     public var allowUpgrades: Bool
     public var cors: CORSPolicy?
 
-    /// Runs on every handshake and WebSocket upgrade request, before any session exists for it.
+    /// Runs on every handshake and WebSocket upgrade request, before any session exists for it,
+    /// and on every later request of a session bound to an identity
+    /// (``EngineRequest/sessionID`` tells them apart).
     public var allowRequest: (@Sendable (EngineRequest) async -> AllowDecision)?
+    /// Caps on open sessions per client address and per identity (none by default).
+    public var sessionLimits = SessionLimits()
+    /// The client's address for ``sessionLimits``; by default the peer's IP address. An
+    /// application behind a proxy it trusts answers with the address the proxy forwarded.
+    public var clientAddress: (@Sendable (EngineRequest) -> String?)?
     /// Extra headers for the first HTTP response of a session (polling handshake or the 101).
     public var initialHeaders: (@Sendable (EngineRequest, [String: String]) async -> HTTPFields)?
     /// Extra headers for every Engine.IO HTTP response.

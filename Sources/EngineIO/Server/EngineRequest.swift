@@ -71,8 +71,11 @@ public struct EngineRequest: Sendable {
     /// The value of `Authorization: Bearer <token>`, if present.
     public var bearerToken: String? { Self.bearerToken(in: headers) }
 
+    /// The `sid` this request names: nil for a handshake, set for the later requests of a session.
+    public var sessionID: String? { query["sid"] }
+
     var transport: String? { query["transport"] }
-    var sid: String? { query["sid"] }
+    var sid: String? { sessionID }
 
     static func split(target: String) -> (String, [String: String]) {
         guard let mark = target.firstIndex(of: "?") else { return (target, [:]) }

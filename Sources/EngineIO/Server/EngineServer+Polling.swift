@@ -55,19 +55,19 @@ extension EngineServer {
 
         guard let sid = engineRequest.sid else {
             guard request.method == .get else { return failure(.badHandshakeMethod) }
-            let decision = await allow(engineRequest)
-            guard case .allow(let attachments) = decision else {
-                if case .deny(let error) = decision { return failure(error) }
-                return failure(.forbidden())
+            let admission: Admission
+            switch await admit(engineRequest) {
+            case .success(let admitted): admission = admitted
+            case .failure(let error): return failure(error)
             }
             let session = makeSession(
                 request: engineRequest,
-                attachments: attachments,
+                admission: admission,
                 transport: .polling,
                 webSocket: nil,
                 eventLoop: channel.eventLoop
             )
-            if let initial = await configuration.initialHeaders?(engineRequest, attachments) {
+            if let initial = await configuration.initialHeaders?(engineRequest, admission.attachments) {
                 headers.append(contentsOf: initial)
             }
             let open = EnginePacketCodec.encodePayload([openPacket(for: session, transport: .polling)], allocator: channel.allocator)
@@ -76,6 +76,7 @@ extension EngineServer {
         }
 
         guard let session = session(id: sid) else { return failure(.unknownSession) }
+        if let error = await authorize(engineRequest, for: session) { return failure(error) }
         switch request.method {
         case .get:
             switch await session.poll() {

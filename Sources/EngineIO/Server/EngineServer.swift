@@ -24,11 +24,13 @@ public final class EngineServer: Sendable {
 
     private let handlers = NIOLockedValueBox(Handlers())
     private let shuttingDown = NIOLockedValueBox(false)
+    private let quota: NIOLockedValueBox<SessionQuota>
     let writeQueues = EngineWriteQueues()
 
     public init(configuration: EngineConfiguration, logger: Logger = Logger(label: "engine.io")) {
         self.configuration = configuration
         self.logger = logger
+        self.quota = NIOLockedValueBox(SessionQuota(limits: configuration.sessionLimits))
     }
 
     /// Called for each new session, before its first packet is processed.
@@ -58,26 +60,30 @@ public final class EngineServer: Sendable {
 
     func makeSession(
         request: EngineRequest,
-        attachments: [String: String],
+        admission: Admission,
         transport: EngineTransport,
         webSocket: WebSocketOutput?,
         eventLoop: any EventLoop
     ) -> EngineSession {
+        admission.reservation.adopt()
+        let reservation = admission.reservation
         let session = EngineSession(
             id: SessionID.make(),
             request: request,
-            attachments: attachments,
+            attachments: admission.attachments,
+            identity: admission.identity,
             transport: transport,
             webSocket: webSocket,
             eventLoop: eventLoop,
             configuration: configuration,
             onFinish: { [weak self] session, reason in
+                reservation.release()
                 self?.sessions.withLockedValue { _ = $0.removeValue(forKey: session.id) }
-                self?.logger.info("session closed", metadata: ["sid": "\(session.id)", "reason": "\(reason.rawValue)"])
+                self?.logger.info("session closed", metadata: ["sid": "\(session.logID)", "reason": "\(reason.rawValue)"])
             }
         )
         sessions.withLockedValue { $0[session.id] = session }
-        logger.info("session opened", metadata: ["sid": "\(session.id)", "transport": "\(transport.rawValue)", "remote": "\(request.remoteAddress?.description ?? "-")"])
+        logger.info("session opened", metadata: ["sid": "\(session.logID)", "transport": "\(transport.rawValue)", "remote": "\(request.remoteAddress?.description ?? "-")"])
         handlers.withLockedValue { $0.connection }?(session)
         return session
     }
@@ -102,31 +108,80 @@ public final class EngineServer: Sendable {
         return nil
     }
 
-    func allow(_ request: EngineRequest) async -> AllowDecision {
-        if isShuttingDown { return .deny(.forbidden(message: "Server shutting down")) }
-        if case .origins(let allowed) = configuration.cors, let origin = request.origin, !allowed.contains(origin),
+    /// A handshake that the origin check, `allowRequest` and the session quota let through.
+    struct Admission: Sendable {
+        var attachments: [String: String]
+        var identity: String? = nil
+        var reservation: SessionReservation
+    }
+
+    /// Decides a handshake (polling or WebSocket-first): refused while shutting down, for a foreign
+    /// origin, by `allowRequest`, or over ``EngineConfiguration/sessionLimits``.
+    func admit(_ request: EngineRequest) async -> Result<Admission, EngineError> {
+        if isShuttingDown { return .failure(.forbidden(message: "Server shutting down")) }
+        if let refusal = refuseForeignOrigin(request) { return .failure(refusal) }
+        var attachments: [String: String] = [:]
+        var identity: String?
+        if let allowRequest = configuration.allowRequest {
+            switch await allowRequest(request) {
+            case .allow(let granted, let grantedIdentity):
+                attachments = granted
+                identity = grantedIdentity
+            case .deny(let error):
+                logger.info("handshake refused", metadata: ["code": "\(error.code)", "remote": "\(request.remoteAddress?.description ?? "-")"])
+                return .failure(error)
+            }
+        }
+        let address = configuration.clientAddress.map { $0(request) } ?? request.remoteAddress?.ipAddress
+        if let refusal = quota.withLockedValue({ $0.reserve(address: address, identity: identity) }) {
+            logger.info("handshake refused", metadata: ["reason": "\(refusal)", "remote": "\(address ?? "-")"])
+            return .failure(refusal.error)
+        }
+        let reservation = SessionReservation(address: address, identity: identity) { [weak self] address, identity in
+            self?.quota.withLockedValue { $0.release(address: address, identity: identity) }
+        }
+        return .success(Admission(attachments: attachments, identity: identity, reservation: reservation))
+    }
+
+    /// Checks a later request of an open session (polling GET or POST, the upgrade). A session
+    /// bound to an identity needs `allowRequest` to grant that identity again; otherwise, as in
+    /// Node, the `sid` is the credential. A refusal leaves the session as it was.
+    func authorize(_ request: EngineRequest, for session: EngineSession) async -> EngineError? {
+        guard let bound = session.identity else { return nil }
+        if let refusal = refuseForeignOrigin(request) { return refusal }
+        var granted: String?
+        if let allowRequest = configuration.allowRequest, case .allow(_, let identity) = await allowRequest(request) {
+            granted = identity
+        }
+        guard granted == bound else {
+            logger.info("session request refused", metadata: ["sid": "\(session.logID)", "reason": "identity", "remote": "\(request.remoteAddress?.description ?? "-")"])
+            return .forbidden()
+        }
+        return nil
+    }
+
+    private func refuseForeignOrigin(_ request: EngineRequest) -> EngineError? {
+        guard case .origins(let allowed) = configuration.cors, let origin = request.origin, !allowed.contains(origin),
             !request.isSameOrigin(origin)
-        {
-            logger.info("handshake refused", metadata: ["reason": "origin", "origin": "\(origin)", "remote": "\(request.remoteAddress?.description ?? "-")"])
-            return .deny(.forbidden())
-        }
-        guard let allowRequest = configuration.allowRequest else { return .allow() }
-        let decision = await allowRequest(request)
-        if case .deny(let error) = decision {
-            logger.info("handshake refused", metadata: ["code": "\(error.code)", "remote": "\(request.remoteAddress?.description ?? "-")"])
-        }
-        return decision
+        else { return nil }
+        logger.info("request refused", metadata: ["reason": "origin", "origin": "\(origin)", "remote": "\(request.remoteAddress?.description ?? "-")"])
+        return .forbidden()
     }
 }
 
-/// Session ids: 120 random bits in URL-safe base64, 20 characters as Node's engine.io makes them.
-/// Random identifiers for sessions and sockets.
+/// Random identifiers for sessions and sockets: 120 random bits in URL-safe base64, 20
+/// characters, as Node's engine.io makes them.
 public enum SessionID {
     public static func make() -> String {
         var generator = SystemRandomNumberGenerator()
         var bytes = [UInt8](repeating: 0, count: 15)
         for index in bytes.indices { bytes[index] = generator.next() }
         return Base64.encode(bytes).replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+    }
+
+    /// The first characters only, for logs: enough to follow one session, too few to use it.
+    public static func redacted(_ id: String) -> String {
+        id.count <= 6 ? "…" : id.prefix(6) + "…"
     }
 }
 

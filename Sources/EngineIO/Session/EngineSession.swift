@@ -18,6 +18,11 @@ public final class EngineSession: Sendable {
     public let request: EngineRequest
     /// What `allowRequest` attached.
     public let attachments: [String: String]
+    /// Who opened the session, when `allowRequest` said: every later request must be theirs.
+    public let identity: String?
+    /// The id as logs show it (``SessionID/redacted(_:)``): the `sid` is all a client without an
+    /// identity needs to use the session.
+    public var logID: String { SessionID.redacted(id) }
 
     public let eventLoop: any EventLoop
     private let configuration: EngineConfiguration
@@ -63,6 +68,7 @@ public final class EngineSession: Sendable {
         id: String,
         request: EngineRequest,
         attachments: [String: String],
+        identity: String?,
         transport: EngineTransport,
         webSocket: WebSocketOutput?,
         eventLoop: any EventLoop,
@@ -72,6 +78,7 @@ public final class EngineSession: Sendable {
         self.id = id
         self.request = request
         self.attachments = attachments
+        self.identity = identity
         self.eventLoop = eventLoop
         self.configuration = configuration
         self.onFinish = onFinish

@@ -29,7 +29,7 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
     private enum Verdict: Sendable {
         case undecided
         case refused(EngineError, HTTPFields)
-        case newSession(EngineRequest, [String: String])
+        case newSession(EngineRequest, EngineServer.Admission)
         case join(EngineSession)
     }
 
@@ -167,21 +167,24 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         guard request.transport == EngineTransport.websocket.rawValue else {
             return (.refused(.badRequest, responseHeaders), nil)
         }
-        let decision = await engine.allow(request)
-        guard case .allow(let attachments) = decision else {
-            if case .deny(let error) = decision { return (.refused(error, responseHeaders), nil) }
-            return (.refused(.forbidden(), responseHeaders), nil)
-        }
         if let sid = request.sid {
             guard let session = engine.session(id: sid) else { return (.refused(.unknownSession, responseHeaders), nil) }
+            if let error = await engine.authorize(request, for: session) { return (.refused(error, responseHeaders), nil) }
             // A session that already has its WebSocket gets the 101 and an immediate close,
             // as the reference server does, so clients see a closed socket rather than an error.
             return (.join(session), HTTPHeaders(responseHeaders))
         }
-        if let initial = await engine.configuration.initialHeaders?(request, attachments) {
+        let admission: EngineServer.Admission
+        switch await engine.admit(request) {
+        case .success(let admitted): admission = admitted
+        case .failure(let error): return (.refused(error, responseHeaders), nil)
+        }
+        // The slot is given back if the connection ends before the session exists.
+        channel.closeFuture.whenComplete { _ in admission.reservation.releaseIfPending() }
+        if let initial = await engine.configuration.initialHeaders?(request, admission.attachments) {
             responseHeaders.append(contentsOf: initial)
         }
-        return (.newSession(request, attachments), HTTPHeaders(responseHeaders))
+        return (.newSession(request, admission), HTTPHeaders(responseHeaders))
     }
 
     private static func startWebSocket(_ channel: any Channel, verdict: Verdict, engine: EngineServer) throws {
@@ -195,10 +198,10 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         )
         try channel.pipeline.syncOperations.addHandler(handler)
         switch verdict {
-        case .newSession(let request, let attachments):
+        case .newSession(let request, let admission):
             let session = engine.makeSession(
                 request: request,
-                attachments: attachments,
+                admission: admission,
                 transport: .websocket,
                 webSocket: output,
                 eventLoop: channel.eventLoop

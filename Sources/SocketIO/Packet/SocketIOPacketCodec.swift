@@ -8,6 +8,8 @@ public enum SocketIODecodingError: Error, Equatable, Sendable {
     case invalidPayload
     case unexpectedBinary
     case unexpectedText
+    /// The attachments of one packet add up to more than `maxPayload` bytes.
+    case attachmentsTooLarge
 }
 
 /// Encoding of Socket.IO packets into Engine.IO messages (a text part plus binary attachments).
@@ -54,10 +56,24 @@ public enum SocketIOPacketEncoder {
 public struct SocketIOPacketDecoder: Sendable {
     /// A hostile header such as `59999999-` could otherwise make us wait for attachments forever.
     public static let maximumAttachments = 1000
+    /// `{"_placeholder":true,"num":0}`: the least text one attachment takes in its packet.
+    static let placeholderSize = 29
 
-    private var pending: (packet: SocketIOPacket, expected: Int, received: [ByteBuffer])?
+    /// Attachments one packet may declare: what a text message of `maxPayload` bytes can refer
+    /// to, and never more than ``maximumAttachments``.
+    public let attachmentLimit: Int
+    /// Bytes the attachments of one packet may add up to: one `maxPayload`, as if the whole
+    /// packet had come in one message. Without it a header declaring 1,000 attachments pins
+    /// 1,000 messages of up to `maxPayload` each.
+    public let attachmentBytesLimit: Int
 
-    public init() {}
+    private var pending: (packet: SocketIOPacket, expected: Int, received: [ByteBuffer], bytes: Int)?
+
+    /// A decoder for a connection whose messages are at most `maxPayload` bytes.
+    public init(maxPayload: Int = 1_000_000) {
+        self.attachmentLimit = min(Self.maximumAttachments, max(1, maxPayload / Self.placeholderSize))
+        self.attachmentBytesLimit = maxPayload
+    }
 
     /// Feeds one message; returns a packet when one is complete.
     public mutating func decode(_ message: EngineMessage) throws(SocketIODecodingError) -> SocketIOPacket? {
@@ -66,10 +82,16 @@ public struct SocketIOPacketDecoder: Sendable {
             guard pending == nil else { throw .unexpectedText }
             let (packet, attachments) = try Self.decodeText(text)
             if attachments == 0 { return packet }
-            pending = (packet, attachments, [])
+            guard attachments <= attachmentLimit else { throw .illegalAttachments }
+            pending = (packet, attachments, [], 0)
             return nil
         case .binary(let bytes):
             guard var current = pending else { throw .unexpectedBinary }
+            current.bytes += bytes.readableBytes
+            guard current.bytes <= attachmentBytesLimit else {
+                pending = nil
+                throw .attachmentsTooLarge
+            }
             current.received.append(bytes)
             if current.received.count < current.expected {
                 pending = current

@@ -10,19 +10,20 @@ final class Client: Sendable {
     let server: SocketIOServer
 
     private struct State {
-        var decoder = SocketIOPacketDecoder()
+        var decoder: SocketIOPacketDecoder
         var sockets: [String: Socket] = [:]
         var connecting: Set<String> = []
         var closed = false
         var everConnected = false
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
     private let mailbox = SerialMailbox()
 
     init(session: EngineSession, server: SocketIOServer) {
         self.session = session
         self.server = server
+        self.state = NIOLockedValueBox(State(decoder: SocketIOPacketDecoder(maxPayload: server.configuration.engine.maxPayload)))
     }
 
     func start(connectTimeout: Duration) {
@@ -75,7 +76,7 @@ final class Client: Sendable {
         }
         switch decoded {
         case .failure(let error):
-            server.logger.debug("closing connection on bad packet", metadata: ["sid": "\(session.id)", "error": "\(error)"])
+            server.logger.debug("closing connection on bad packet", metadata: ["sid": "\(session.logID)", "error": "\(error)"])
             session.close(reason: .parseError)
         case .success(nil):
             break
