@@ -181,6 +181,8 @@ if [ -z "${JWT_SECRET:-}" ]; then
 fi
 export JWT_SECRET
 export APP_ENV=${APP_ENV:-development}
+# The load balancer (nginx on loopback) names the client in X-Forwarded-For; nobody else may.
+export TRUSTED_PROXIES=${TRUSTED_PROXIES:-127.0.0.1}
 
 "$AUCTION" migrate --directory sql
 SEED_OUTPUT=$("$AUCTION" seed)

@@ -112,6 +112,7 @@ class Cluster:
             SESSION_TTL=str(SESSION_TTL),
             CORS_ORIGINS=",".join(origins),
             APP_ENV="development",
+            TRUSTED_PROXIES="127.0.0.1",   # nginx, as `make run` sets it
         )
         env.pop("COOKIE_SECURE", None)
         return env
