@@ -160,6 +160,7 @@ let package = Package(
             name: "EngineIOTests",
             dependencies: [
                 "EngineIO", "TestSupport",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
