@@ -2,6 +2,7 @@ import AuctionCore
 import EngineIO
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
@@ -37,6 +38,8 @@ public struct AuctionService: Sendable {
         var engine = EngineConfiguration(path: "/socket.io/", cors: .origins(configuration.corsOrigins))
         engine.allowRequest = { await handshake.allow($0) }
         engine.initialHeaders = { await handshake.initialHeaders($0, $1) }
+        // Polling bodies carry other users' text as text/plain: never to be sniffed as HTML.
+        engine.headers = { _ in SecurityHeadersMiddleware.nonDocumentHeaders }
         engine.sessionLimits = SessionLimits(perAddress: configuration.maxConnectionsPerAddress, perIdentity: configuration.maxConnectionsPerUser)
         let proxies = configuration.trustedProxies
         engine.clientAddress = { proxies.clientAddress($0) }
@@ -54,8 +57,10 @@ public struct AuctionService: Sendable {
         )
         gateway.mount()
 
-        let router = Router(context: AppRequestContext.self)
+        let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: RequestLogMiddleware())
+        // Outside APIErrorMiddleware, so error answers get the headers too.
+        router.add(middleware: SecurityHeadersMiddleware(externalScripts: WebRoutes.externalScripts(clientScriptPath: configuration.socketIOClientJS)))
         router.add(middleware: APIErrorMiddleware())
         router.add(middleware: AllowedOriginsMiddleware(origins: configuration.corsOrigins))
         router.add(middleware: CrossSiteRequestGuard(origins: configuration.corsOrigins))
@@ -74,6 +79,8 @@ public struct AuctionService: Sendable {
         var redisReachable: (@Sendable () async -> Bool)?
         if let redis { redisReachable = { await redis.ping() } }
         HealthRoutes(database: database, redisReachable: redisReachable, metrics: metrics).register(on: router)
+        // Last: it answers the methods the routes above do not have.
+        MethodNotAllowedRoutes.register(on: router)
 
         self.configuration = configuration
         self.database = database
@@ -82,7 +89,7 @@ public struct AuctionService: Sendable {
         self.closer = AuctionCloser(items: items, ledger: ledger, gateway: gateway, logger: logger)
         self.application = Application(
             router: router,
-            server: .engineIO(io.engine),
+            server: .engineIO(io.engine, http1: Self.http1),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil, backlog: 1024),
             logger: logger
         )
@@ -105,6 +112,14 @@ public struct AuctionService: Sendable {
         )
         try await group.run()
     }
+}
+
+extension AuctionService {
+    /// Node's default header limit (16 KiB), far above any cookie and token we set; a request
+    /// with larger headers is answered 431.
+    static let http1 = HTTP1Channel.Configuration(
+        httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 16 * 1024)
+    )
 }
 
 /// swift-metrics can be bootstrapped once per process; every service instance shares it.

@@ -7,13 +7,19 @@ import Hummingbird
 struct WebRoutes: Sendable {
     /// The public CDN copy of the same client, pinned by a subresource-integrity hash, used when
     /// no local file is configured.
+    static let cdnScriptURL = "https://cdn.socket.io/4.8.1/socket.io.min.js"
     static let cdnScript =
-        #"<script src="https://cdn.socket.io/4.8.1/socket.io.min.js" integrity="sha384-mkQ3/7FUtcGyoppY6bz/PORYoGqOl7/aSUMn2ymDOJcapfS6PHqxhRTMh1RR0Q6+" crossorigin="anonymous"></script>"#
+        #"<script src="\#(cdnScriptURL)" integrity="sha384-mkQ3/7FUtcGyoppY6bz/PORYoGqOl7/aSUMn2ymDOJcapfS6PHqxhRTMh1RR0Q6+" crossorigin="anonymous"></script>"#
     static let localScript = #"<script src="/socket.io/socket.io.min.js"></script>"#
     static let placeholder = "<!--SOCKETIO_CLIENT-->"
 
     let root: URL
     let clientScriptPath: String?
+
+    /// The scripts of other origins the pages load: the CDN client unless a local file is served.
+    static func externalScripts(clientScriptPath: String?) -> [String] {
+        clientScriptPath == nil ? [cdnScriptURL] : []
+    }
 
     static func wantsHTML(_ request: Request) -> Bool {
         (request.headers[.accept] ?? "").contains("text/html")
