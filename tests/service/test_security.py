@@ -14,6 +14,7 @@ import requests
 import websocket
 
 from service_helpers import (
+    ALLOWED_FOREIGN_ORIGIN,
     Instance, SourceAddressAdapter, assert_error, fresh_source_ip, login, new_item, new_user,
     now_utc, polling_handshake, register, rfc3339, unique_email,
 )
@@ -214,7 +215,7 @@ def test_a_body_that_is_not_json_is_415(stack, api):
 
 def test_allowed_and_same_origin_pages_can_still_write(stack, api):
     user = new_user(api)
-    for origin in (stack.own_origin, "http://127.0.0.1:8080"):
+    for origin in (stack.own_origin, ALLOWED_FOREIGN_ORIGIN):
         title = f"ok {uuid.uuid4().hex[:8]}"
         r = api.post("/items", cookie=f"access_token={user.token}", data=item_body(title),
                      headers={"Origin": origin, "Content-Type": "application/json; charset=utf-8", "Sec-Fetch-Site": "same-origin"})

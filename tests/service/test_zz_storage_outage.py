@@ -3,6 +3,7 @@ Named to run last; it restarts PostgreSQL in any case."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import requests
@@ -39,6 +40,11 @@ def test_postgres_down_then_back(api, stack, sio):
         assert r.json().get("postgres") == "down", r.text
         assert r.json().get("status") != "ready"
         assert requests.get(stack.url + "/healthz", timeout=5).status_code == 200
+        # A REST request answers 503 and the log says why.
+        r = requests.get(stack.url + f"/items/{iid}", timeout=15)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "UNAVAILABLE", r.text
+        log = stack.log_text(200000)
+        assert re.search(r'level=error .*msg="storage unavailable".*path=/items/', log), log[-3000:]
         assert stack.alive(), "the service must keep running without PostgreSQL"
         assert c.sio.connected and watcher.sio.connected, "sockets must survive a storage outage"
     finally:
