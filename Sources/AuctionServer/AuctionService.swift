@@ -33,7 +33,10 @@ public struct AuctionService: Sendable {
         let authenticator = Authenticator(tokens: tokens, users: users)
         let redis = try configuration.redisURL.map { try RedisClient(url: RedisURL($0), logger: logger) }
         let sessions: any SessionStore = redis.map { RedisSessionStore(redis: $0) } ?? InMemorySessionStore()
-        let handshake = HandshakeGuard(authenticator: authenticator, sessions: sessions, configuration: configuration, logger: logger)
+        let knownCookies = KnownSessionCookies(lifetime: TimeInterval(configuration.sessionTTL))
+        let handshake = HandshakeGuard(
+            authenticator: authenticator, sessions: sessions, configuration: configuration, logger: logger, knownCookies: knownCookies
+        )
 
         var engine = EngineConfiguration(path: "/socket.io/", cors: .origins(configuration.corsOrigins))
         engine.allowRequest = { await handshake.allow($0) }
@@ -70,6 +73,7 @@ public struct AuctionService: Sendable {
             authenticator: authenticator,
             hasher: PasswordHasher(),
             sessions: sessions,
+            knownCookies: knownCookies,
             loginLimiter: RateLimiter(capacity: 10, perSecond: 10.0 / 60),
             configuration: configuration
         ).register(on: router)

@@ -38,7 +38,11 @@ class PollingClient:
 
     async def connect(self, item_id: str) -> None:
         # One session per client: its own connection pool, bound to its own source address.
-        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(self.source_ip, 0), limit=4))
+        # python-socketio sends the Authorization header with the handshake only; its later
+        # polling requests prove whose session they are with the session_id cookie, which
+        # aiohttp's default jar drops for IP-address hosts (unsafe=True keeps it).
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(self.source_ip, 0), limit=4),
+                                          cookie_jar=aiohttp.CookieJar(unsafe=True))
         self.sio = socketio.AsyncClient(reconnection=False, http_session=self.http, request_timeout=20,
                                         handle_sigint=False)
 

@@ -398,3 +398,25 @@ def test_session_ids_keep_at_least_128_random_bits(stack, api):
         assert len(value) * 4 >= 128 and all(ch in "0123456789abcdef" for ch in value)
         seen.add(value)
     assert len(seen) == 20
+
+
+def test_a_live_polling_session_outlives_its_record_dropped_for_the_cap(stack, api):
+    """The oldest session record goes when a user opens a ninth; a polling session opened with it
+    still proves whose it is with its cookie (the instance remembers the cookies it issued)."""
+    user, seller = new_user(api), new_user(api)
+    item = new_item(api, seller)
+    tab = PollingTab(stack, user, item["id"])
+    try:
+        cookie = tab.http.cookies.get("session_id")
+        for _ in range(10):
+            assert polling_handshake(stack, {"Authorization": f"Bearer {user.token}"}, close=True).status_code == 200
+        assert stack.redis_cli("EXISTS", f"auction:session:{cookie}").strip() == "0", "the record was not dropped"
+        bare = requests.Session()
+        bare.cookies.set("session_id", cookie)
+        r = bare.post(eio(stack, tab.sid), data=f'4214["bid",{{"itemId":"{item["id"]}","price":100}}]',
+                      headers={"Content-Type": "text/plain"}, timeout=10)
+        assert r.status_code == 200, r.text
+        ack = json.loads(tab.wait_for(lambda p: p.startswith("4314"))[4:])
+        assert ack[0]["ok"] is True, ack
+    finally:
+        tab.close()

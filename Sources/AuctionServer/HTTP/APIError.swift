@@ -74,7 +74,7 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             switch error.status {
             case .notFound: return APIError.notFound.response()
             case .contentTooLarge: return APIError.payloadTooLarge.response()
-            case .methodNotAllowed: return APIError(.methodNotAllowed, "METHOD_NOT_ALLOWED", "This method is not allowed here.").response()
+            case .methodNotAllowed: return MethodNotAllowedRoutes.error.response()
             default:
                 return APIError(error.status, "HTTP_\(error.status.code)", error.body ?? error.status.reasonPhrase).response()
             }

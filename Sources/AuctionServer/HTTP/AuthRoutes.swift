@@ -11,6 +11,7 @@ struct AuthRoutes: Sendable {
     let authenticator: Authenticator
     let hasher: PasswordHasher
     let sessions: any SessionStore
+    let knownCookies: KnownSessionCookies
     let loginLimiter: RateLimiter
     let configuration: ServiceConfiguration
 
@@ -86,6 +87,7 @@ struct AuthRoutes: Sendable {
     func logout(_ request: Request) async throws -> Response {
         if let session = EngineRequest.cookie(Cookies.sessionID, in: request.headers), SessionToken.isWellFormed(session) {
             try? await sessions.delete(session)
+            knownCookies.forget(session)
         }
         var headers = HTTPFields()
         headers.append(HTTPField(name: .setCookie, value: Cookies.clear(Cookies.accessToken, secure: configuration.cookieSecure)))

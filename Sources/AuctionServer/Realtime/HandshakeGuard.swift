@@ -10,6 +10,8 @@ struct HandshakeGuard: Sendable {
     let sessions: any SessionStore
     let configuration: ServiceConfiguration
     let logger: Logger
+    let knownCookies: KnownSessionCookies
+
 
     enum Attachment {
         static let userID = "userId"
@@ -45,19 +47,15 @@ struct HandshakeGuard: Sendable {
     }
 
     /// Whose request of an open session this is: the user of a valid access token (cookie or
-    /// Bearer), else of the `session_id` cookie. The cookie is what carries it for clients that
-    /// send their headers with the handshake only (python-socketio's polling requests keep just
-    /// their cookie jar), and for a tab whose access token expired while its session stays open.
-    /// No lookup of the user: polling requests come several times a second.
+    /// Bearer), else of the `session_id` cookie this instance issued or verified at a handshake.
+    /// The cookie is what carries it for clients that send their headers with the handshake only
+    /// (python-socketio's polling requests keep just their cookie jar), and for a tab whose access
+    /// token expired while its session stays open. Neither needs storage: polling requests come
+    /// several times a second, and must not fail while Redis is away.
     private func requester(_ request: EngineRequest) async -> String? {
         if let token = await authenticator.verifiedToken(request.headers) { return token.userID }
         guard let session = request.cookie(Cookies.sessionID), SessionToken.isWellFormed(session) else { return nil }
-        do {
-            return try await sessions.userID(for: session)
-        } catch {
-            logger.warning("session request refused: session store unavailable", metadata: ["error": "\(error)"])
-            return nil
-        }
+        return knownCookies.userID(for: session)
     }
 
     /// `Set-Cookie: session_id=…` unless the request already carries a live session of this user.
@@ -66,10 +64,12 @@ struct HandshakeGuard: Sendable {
         if let existing = request.cookie(Cookies.sessionID), SessionToken.isWellFormed(existing),
             (try? await sessions.userID(for: existing)) == userID
         {
+            knownCookies.remember(existing, userID: userID)
             return [:]
         }
         do {
             let id = try await sessions.create(userID: userID, ttl: configuration.sessionTTL)
+            knownCookies.remember(id, userID: userID)
             return [.setCookie: Cookies.set(Cookies.sessionID, id, maxAge: configuration.sessionTTL, secure: configuration.cookieSecure)]
         } catch {
             logger.warning("session not created", metadata: ["error": "\(error)"])
