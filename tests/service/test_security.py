@@ -69,6 +69,17 @@ class PollingTab:
             self.poll()
         raise AssertionError(f"no matching packet; got {self.packets}")
 
+    def bid_with_cookie_only(self, cookie: str, item_id: str, price: int, ack_id: int) -> None:
+        """A bid POSTed with nothing but the session cookie (as python-socketio's polling does),
+        acked ok on this session."""
+        bare = requests.Session()
+        bare.cookies.set("session_id", cookie)
+        r = bare.post(eio(self.endpoint, self.sid), data=f'42{ack_id}["bid",{{"itemId":"{item_id}","price":{price}}}]',
+                      headers={"Content-Type": "text/plain"}, timeout=10)
+        assert r.status_code == 200, r.text
+        ack = json.loads(self.wait_for(lambda p: p.startswith(f"43{ack_id}["))[len(f"43{ack_id}"):])
+        assert ack[0]["ok"] is True, ack
+
     def close(self) -> None:
         self.post("1")
         self.http.close()
@@ -132,13 +143,7 @@ def test_the_session_cookie_alone_carries_a_polling_session(stack, api):
     try:
         cookie = tab.http.cookies.get("session_id")
         assert cookie, "the handshake set no session_id cookie"
-        bare = requests.Session()
-        bare.cookies.set("session_id", cookie)
-        r = bare.post(eio(stack, tab.sid), data=f'4213["bid",{{"itemId":"{item["id"]}","price":100}}]',
-                      headers={"Content-Type": "text/plain"}, timeout=10)
-        assert r.status_code == 200, r.text
-        ack = json.loads(tab.wait_for(lambda p: p.startswith("4313"))[4:])
-        assert ack[0]["ok"] is True, ack
+        tab.bid_with_cookie_only(cookie, item["id"], 100, ack_id=13)
         # Someone else's session cookie is someone else's identity.
         other = new_user(api)
         their_tab = PollingTab(stack, other, item["id"])
@@ -411,12 +416,6 @@ def test_a_live_polling_session_outlives_its_record_dropped_for_the_cap(stack, a
         for _ in range(10):
             assert polling_handshake(stack, {"Authorization": f"Bearer {user.token}"}, close=True).status_code == 200
         assert stack.redis_cli("EXISTS", f"auction:session:{cookie}").strip() == "0", "the record was not dropped"
-        bare = requests.Session()
-        bare.cookies.set("session_id", cookie)
-        r = bare.post(eio(stack, tab.sid), data=f'4214["bid",{{"itemId":"{item["id"]}","price":100}}]',
-                      headers={"Content-Type": "text/plain"}, timeout=10)
-        assert r.status_code == 200, r.text
-        ack = json.loads(tab.wait_for(lambda p: p.startswith("4314"))[4:])
-        assert ack[0]["ok"] is True, ack
+        tab.bid_with_cookie_only(cookie, item["id"], 100, ack_id=14)
     finally:
         tab.close()
