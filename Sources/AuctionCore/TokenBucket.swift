@@ -24,7 +24,9 @@ public struct TokenBucket: Sendable, Equatable {
     public mutating func take(at now: Date) -> Bool {
         let elapsed = max(0, now.timeIntervalSince(updated))
         tokens = min(capacity, tokens + elapsed * rate)
-        updated = now
+        // Times may come out of order (bids judged by when they arrived, decided later): an
+        // earlier one must not wind the clock back and be refilled twice.
+        updated = max(updated, now)
         guard tokens >= 1 else { return false }
         tokens -= 1
         return true

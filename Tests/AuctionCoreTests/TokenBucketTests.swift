@@ -16,3 +16,13 @@ import Testing
     let later = [take(100), take(100), take(100), take(100)]
     #expect(later == [true, true, true, false])
 }
+
+@Test func anEarlierTimeDoesNotWindTheClockBackAndRefillTwice() {
+    let start = Date(timeIntervalSince1970: 1_000)
+    var bucket = TokenBucket(capacity: 2, rate: 1, now: start)
+    func take(_ offset: TimeInterval) -> Bool { bucket.take(at: start.addingTimeInterval(offset)) }
+    // Two at 10 s empty the bucket; a bid that arrived at 9 s, judged after them, finds none and
+    // must not move the clock back: had it, 11 s would look like two seconds of refill.
+    let taken = [take(10), take(10), take(9), take(11), take(11)]
+    #expect(taken == [true, true, false, true, false])
+}

@@ -119,9 +119,11 @@ struct AuctionGateway: Sendable {
         } catch {
             return .failure(error)
         }
-        guard bidLimiter.allow(bidder.id) else { return .failure(.rateLimited) }
+        // Judged by when the bid arrived: time it spent queued behind this connection's earlier
+        // bids is the server's, not the bidder's.
+        guard bidLimiter.allow(bidder.id, now: event.receivedAt) else { return .failure(.rateLimited) }
         do {
-            let placement = try await ledger.place(request, bidder: bidder) { placement in
+            let placement = try await ledger.place(request, bidder: bidder, receivedAt: event.receivedAt) { placement in
                 await self.publish(placement)
             }
             return .success(placement)

@@ -21,62 +21,89 @@ public struct AuctionClosing: Sendable, Equatable {
     public var price: Money
 }
 
-/// Where bids are decided and recorded.
+/// Where bids are decided and recorded, in batches.
 ///
-/// Bids of one item take turns under a PostgreSQL advisory lock keyed by the item id, held from
-/// before the transaction until the accepted bid has been handed to `publish`. So the order in
-/// which bids are published is the order in which they committed, on every instance, and ids of
-/// one item's bids grow in that order.
+/// Bids of one item queue in this process while a batch of that item is being committed; when it
+/// is done, everything queued is the next batch. A batch takes the item's PostgreSQL advisory
+/// lock (one writer per item across all instances), reads the item `FOR UPDATE` — the committed
+/// state, whoever committed it, so no decision is made against a stale price, and a restarted
+/// instance needs nothing rebuilt — and the clientBidIds it already holds, then decides every bid
+/// in arrival order in memory (``BidBatch/decide(item:bids:stored:)``): losers are refused
+/// without a write, replays get their first answer, winners are inserted in one transaction.
+/// After the commit, the accepted bids are handed to their `publish` in order, still under the
+/// lock, and only then answered. So a bid is acked `ok` only once stored, the order in which bids
+/// are published is the order in which they committed on every instance, and ids of one item's
+/// bids grow in that order. A batch whose transaction fails answers `unavailable` for every bid in
+/// it and changes nothing.
 public struct BidLedger: Sendable {
+    /// More would make one transaction, and the wait of the bids behind it, long.
+    static let batchLimit = 500
+
     let database: Database
     let logger: Logger
-    private let turns = ItemTurns()
+    private let queues = BidQueues<WaitingBid>()
 
     public init(database: Database, logger: Logger) {
         self.database = database
         self.logger = logger
     }
 
-    private enum Outcome: Sendable {
-        case placed(Placement)
-        case rejected(BidRejection)
+    /// A bid in its item's queue, with the means to answer it.
+    struct WaitingBid: Sendable {
+        var request: BidRequest
+        var bidder: Bidder
+        var receivedAt: Date
+        var publish: @Sendable (Placement) async -> Void
+        var answer: CheckedContinuation<Result<Placement, BidRejection>, Never>
     }
 
-    /// Decides a bid. `publish` runs for a newly accepted bid after its commit, before the next bid
-    /// of the same item is decided. Storage failures become ``BidRejection/unavailable``.
+    /// Decides a bid received at `receivedAt` (the time the rules judge it at). `publish` runs for
+    /// a newly accepted bid after its commit, before the next batch of the same item is decided.
+    /// Storage failures become ``BidRejection/unavailable``.
     public func place(
         _ request: BidRequest,
         bidder: Bidder,
+        receivedAt: Date = Date(),
         publish: @escaping @Sendable (Placement) async -> Void
     ) async throws(BidRejection) -> Placement {
         guard let itemKey = RecordID.parse(request.itemId) else { throw .itemNotFound }
-        guard let bidderKey = RecordID.parse(bidder.id) else { throw .unauthorized }
-        let logger = self.logger
-        let outcome: Outcome
-        do {
-            if let rejection = try await precheck(request, itemKey: itemKey, bidderKey: bidderKey) {
-                throw rejection
+        guard RecordID.parse(bidder.id) != nil else { throw .unauthorized }
+        let result = await withCheckedContinuation { continuation in
+            let waiting = WaitingBid(request: request, bidder: bidder, receivedAt: receivedAt, publish: publish, answer: continuation)
+            if queues.enqueue(waiting, item: itemKey) {
+                Task { await self.drain(itemKey) }
             }
-            outcome = try await turns.withTurn(itemKey) {
-                try await database.withConnection { connection in
-                    try await Self.locked(itemKey, on: connection, logger: logger) {
-                        let outcome = try await Self.transact(request, itemKey: itemKey, bidder: bidder, bidderKey: bidderKey, on: connection, logger: logger)
-                        if case .placed(let placement) = outcome, !placement.isReplay {
-                            await publish(placement)
-                        }
-                        return outcome
+        }
+        return try result.get()
+    }
+
+    /// Runs the item's batches one after the other until its queue is empty.
+    private func drain(_ itemKey: Int64) async {
+        while let queued = queues.nextBatch(item: itemKey, limit: Self.batchLimit) {
+            // Queue order is when each bid's connection got to it; the rules go by when it arrived.
+            let batch = queued.sorted { $0.receivedAt < $1.receivedAt }
+            let answers = await decide(batch, itemKey: itemKey)
+            for (waiting, answer) in zip(batch, answers) { waiting.answer.resume(returning: answer) }
+        }
+    }
+
+    private func decide(_ batch: [WaitingBid], itemKey: Int64) async -> [Result<Placement, BidRejection>] {
+        let logger = self.logger
+        do {
+            return try await database.withConnection { connection in
+                try await Self.locked(itemKey, on: connection, logger: logger) {
+                    do {
+                        return try await Self.commit(batch, itemKey: itemKey, on: connection, logger: logger)
+                    } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                        // A clientBidId of this batch was stored meanwhile by a batch of another
+                        // item: decided again, it is found and refused.
+                        return try await Self.commit(batch, itemKey: itemKey, on: connection, logger: logger)
                     }
                 }
             }
-        } catch let rejection as BidRejection {
-            throw rejection
         } catch {
-            logger.warning("bid not recorded: storage unavailable", metadata: ["error": "\(error)"])
-            throw .unavailable
-        }
-        switch outcome {
-        case .placed(let placement): return placement
-        case .rejected(let rejection): throw rejection
+            logger.warning("bids not recorded: storage unavailable", metadata: ["bids": "\(batch.count)", "error": "\(error)"])
+            return batch.map { _ in .failure(.unavailable) }
         }
     }
 
@@ -108,32 +135,6 @@ public struct BidLedger: Sendable {
                 if let closing { await publish(closing) }
                 return closing
             }
-        }
-    }
-
-    /// Refuses, without any lock, a bid that cannot win: the current price only rises while an
-    /// auction is open, so a bid below the minimum now stays below it. Retries of an accepted bid
-    /// (a known clientBidId) always take the full path to get their first answer back.
-    private func precheck(_ request: BidRequest, itemKey: Int64, bidderKey: Int64) async throws -> BidRejection? {
-        let logger = self.logger
-        return try await database.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                SELECT i.starting_price, i.min_increment, i.current_price, i.highest_bidder_id, i.ends_at, i.status, now(),
-                       EXISTS (SELECT 1 FROM bids b WHERE b.bidder_id = \(bidderKey) AND b.client_bid_id = \(request.clientBidId))
-                FROM items i WHERE i.id = \(itemKey)
-                """,
-                logger: logger
-            )
-            for try await (starting, increment, current, leader, endsAt, status, now, isRetry) in rows.decode(
-                (Int64, Int64, Int64, Int64?, Date, String, Date, Bool).self
-            ) {
-                if isRetry { return nil }
-                let item = Self.auction(request.itemId, starting, increment, current, leader, nil, endsAt, status)
-                if case .failure(let rejection) = BidRules.evaluate(price: request.price, for: item, at: now) { return rejection }
-                return nil
-            }
-            return .itemNotFound
         }
     }
 
@@ -178,116 +179,168 @@ public struct BidLedger: Sendable {
         }
     }
 
-    private static func transact(
-        _ request: BidRequest,
+    /// One batch in one transaction, under the item's lock: read, decide, write the winners,
+    /// commit, publish. Returns one answer per bid, in the batch's order.
+    private static func commit(
+        _ batch: [WaitingBid],
         itemKey: Int64,
-        bidder: Bidder,
-        bidderKey: Int64,
         on connection: PostgresConnection,
         logger: Logger
-    ) async throws -> Outcome {
+    ) async throws -> [Result<Placement, BidRejection>] {
         try await connection.query("BEGIN", logger: logger)
         do {
-            let outcome = try await decide(request, itemKey: itemKey, bidder: bidder, bidderKey: bidderKey, on: connection, logger: logger)
-            switch outcome {
-            case .placed(let placement) where !placement.isReplay:
-                try await connection.query("COMMIT", logger: logger)
-            default:
+            let answers = try await decideAndWrite(batch, itemKey: itemKey, on: connection, logger: logger)
+            if answers.published.isEmpty {
                 try await connection.query("ROLLBACK", logger: logger)
+            } else {
+                try await connection.query("COMMIT", logger: logger)
+                for (waiting, placement) in answers.published { await waiting.publish(placement) }
             }
-            return outcome
+            return answers.results
         } catch {
             _ = try? await connection.query("ROLLBACK", logger: logger)
             throw error
         }
     }
 
-    private static func decide(
-        _ request: BidRequest,
+    private struct BatchAnswers {
+        var results: [Result<Placement, BidRejection>]
+        /// The new bids, in acceptance order, with the bid whose `publish` announces each.
+        var published: [(WaitingBid, Placement)]
+    }
+
+    private static func decideAndWrite(
+        _ batch: [WaitingBid],
         itemKey: Int64,
-        bidder: Bidder,
-        bidderKey: Int64,
         on connection: PostgresConnection,
         logger: Logger
-    ) async throws -> Outcome {
-        // A retry of an accepted bid gets that bid back.
-        if let clientBidID = request.clientBidId {
-            var query = PostgresQuery(unsafeSQL: ItemRepository.bidColumns + " WHERE b.bidder_id = $1 AND b.client_bid_id = $2")
-            query.binds.append(bidderKey)
-            query.binds.append(clientBidID)
-            for try await row in try await connection.query(query, logger: logger).decode(ItemRepository.BidRow.self) {
-                let bid = ItemRepository.bid(row)
-                guard bid.itemId == request.itemId else {
-                    return .rejected(.invalidPayload("clientBidId was already used for another auction"))
-                }
-                guard let item = try await ItemRepository.find(itemKey, on: connection, logger: logger) else {
-                    return .rejected(.itemNotFound)
-                }
-                return .placed(Placement(bid: bid, item: item, extendedTo: nil, isReplay: true))
-            }
-        }
-
-        // Lock the row and read it with the database's clock, shared by every instance.
+    ) async throws -> BatchAnswers {
+        let itemID = String(itemKey)
+        // The committed state, with the database's lock; read fresh for every batch.
         var select = PostgresQuery(
             unsafeSQL: """
-                SELECT i.starting_price, i.min_increment, i.current_price, i.highest_bidder_id, u.name, i.ends_at, i.status, now()
+                SELECT i.starting_price, i.min_increment, i.current_price, i.highest_bidder_id, u.name, i.ends_at, i.status
                 FROM items i LEFT JOIN users u ON u.id = i.highest_bidder_id
                 WHERE i.id = $1 FOR UPDATE OF i
                 """
         )
         select.binds.append(itemKey)
-        var found: (AuctionItem, Date)?
-        let rows = try await connection.query(select, logger: logger)
-        for try await (starting, increment, current, leaderID, leaderName, endsAt, status, now) in rows.decode(
-            (Int64, Int64, Int64, Int64?, String?, Date, String, Date).self
-        ) {
-            found = (Self.auction(request.itemId, starting, increment, current, leaderID, leaderName, endsAt, status), now)
+        var found: AuctionItem?
+        for try await (starting, increment, current, leaderID, leaderName, endsAt, status) in try await connection.query(select, logger: logger)
+            .decode((Int64, Int64, Int64, Int64?, String?, Date, String).self)
+        {
+            found = Self.auction(itemID, starting, increment, current, leaderID, leaderName, endsAt, status)
         }
-        guard let (auction, now) = found else { return .rejected(.itemNotFound) }
-        if case .failure(let rejection) = BidRules.evaluate(price: request.price, for: auction, at: now) {
-            return .rejected(rejection)
+        guard let auction = found, var record = try await ItemRepository.find(itemKey, on: connection, logger: logger) else {
+            return BatchAnswers(results: batch.map { _ in .failure(.itemNotFound) }, published: [])
         }
-        let extendedTo = SoftClose.extendedEnd(endsAt: auction.endsAt, acceptedAt: now)
-        let endsAt = extendedTo ?? auction.endsAt
 
-        // The same conditions again in SQL: the row is locked, so this cannot fail unless the
-        // rules above are wrong; an empty result is treated as a refusal, never as success.
-        let updated = try await connection.query(
-            """
-            UPDATE items SET current_price = \(request.price), highest_bidder_id = \(bidderKey),
-                   bid_count = bid_count + 1, ends_at = \(endsAt)
-            WHERE id = \(itemKey) AND status = 'open' AND ends_at > \(now)
-              AND \(request.price) >= CASE WHEN highest_bidder_id IS NULL THEN starting_price ELSE current_price + min_increment END
-            RETURNING id
-            """,
-            logger: logger
-        )
-        var changed = false
-        for try await _ in updated.decode(Int64.self) { changed = true }
-        guard changed else { return .rejected(.bidTooLow(minimum: BidRules.minimumNextPrice(for: auction))) }
+        // clientBidIds of this batch already stored: replays here, refusals when on another item.
+        let stored = try await storedBids(of: batch, on: connection, logger: logger)
+        var results = [Result<Placement, BidRejection>?](repeating: nil, count: batch.count)
+        var queued: [QueuedBid] = []
+        var positions: [Int] = []
+        for (position, waiting) in batch.enumerated() {
+            if let key = waiting.key, let bid = stored[key], bid.itemId != itemID {
+                results[position] = .failure(.invalidPayload("clientBidId was already used for another auction"))
+                continue
+            }
+            queued.append(QueuedBid(bidder: waiting.bidder, price: waiting.request.price, clientBidId: waiting.request.clientBidId, receivedAt: waiting.receivedAt))
+            positions.append(position)
+        }
+        let decision = BidBatch.decide(item: auction, bids: queued, stored: Set(stored.filter { $0.value.itemId == itemID }.keys))
 
-        var bidID: Int64?
-        do {
+        // The winners, in order; ids come from one sequence, so they grow in this order too.
+        var placements: [Placement] = []
+        for accepted in decision.accepted {
+            guard let bidderKey = RecordID.parse(accepted.bid.bidder.id) else { throw StorageUnavailable(underlying: "bad bidder id") }
+            var bidID: Int64?
             let inserted = try await connection.query(
                 """
                 INSERT INTO bids (item_id, bidder_id, price, client_bid_id, created_at)
-                VALUES (\(itemKey), \(bidderKey), \(request.price), \(request.clientBidId), \(now))
+                VALUES (\(itemKey), \(bidderKey), \(accepted.bid.price), \(accepted.bid.clientBidId), \(accepted.bid.receivedAt))
                 RETURNING id
                 """,
                 logger: logger
             )
             for try await id in inserted.decode(Int64.self) { bidID = id }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
-            // The same clientBidId raced in on another auction's lock.
-            return .rejected(.invalidPayload("clientBidId was already used"))
+            guard let bidID else { throw StorageUnavailable(underlying: "INSERT returned no row") }
+            let bid = BidRecord(id: String(bidID), itemId: itemID, price: accepted.bid.price, bidder: accepted.bid.bidder, createdAt: accepted.bid.receivedAt)
+            var item = record
+            item.currentPrice = accepted.item.currentPrice
+            item.highestBidder = accepted.item.highestBidder
+            item.endsAt = accepted.item.endsAt
+            placements.append(Placement(bid: bid, item: item, extendedTo: accepted.extendedTo, isReplay: false))
         }
-        guard let bidID else { throw StorageUnavailable(underlying: "INSERT returned no row") }
+        if let last = decision.accepted.last, let leaderKey = RecordID.parse(last.item.highestBidder?.id) {
+            // The rules decided; the row is locked, so this changes exactly one row.
+            let updated = try await connection.query(
+                """
+                UPDATE items SET current_price = \(last.item.currentPrice), highest_bidder_id = \(leaderKey),
+                       bid_count = bid_count + \(Int64(decision.accepted.count)), ends_at = \(last.item.endsAt)
+                WHERE id = \(itemKey) AND status = 'open'
+                RETURNING id
+                """,
+                logger: logger
+            )
+            var changed = false
+            for try await _ in updated.decode(Int64.self) { changed = true }
+            guard changed else { throw StorageUnavailable(underlying: "item \(itemKey) changed under its lock") }
+            record = placements[placements.count - 1].item
+        }
 
-        let bid = BidRecord(id: String(bidID), itemId: request.itemId, price: request.price, bidder: bidder, createdAt: now)
-        guard var item = try await ItemRepository.find(itemKey, on: connection, logger: logger) else {
-            return .rejected(.itemNotFound)
+        var published: [(WaitingBid, Placement)] = []
+        for (index, verdict) in decision.verdicts.enumerated() {
+            let position = positions[index]
+            switch verdict {
+            case .accepted(let accepted):
+                results[position] = .success(placements[accepted])
+                published.append((batch[position], placements[accepted]))
+            case .replayOfAccepted(let accepted):
+                var replay = placements[accepted]
+                replay.isReplay = true
+                replay.extendedTo = nil
+                results[position] = .success(replay)
+            case .replayOfStored(let key):
+                guard let bid = stored[key] else { throw StorageUnavailable(underlying: "replayed bid vanished") }
+                results[position] = .success(Placement(bid: bid, item: record, extendedTo: nil, isReplay: true))
+            case .refused(let rejection):
+                results[position] = .failure(rejection)
+            }
         }
-        item.highestBidder = bidder
-        return .placed(Placement(bid: bid, item: item, extendedTo: extendedTo, isReplay: false))
+        return BatchAnswers(results: results.map { $0 ?? .failure(.unavailable) }, published: published)
+    }
+
+    /// The bids already stored under the clientBidIds of this batch, by bidder and clientBidId.
+    private static func storedBids(
+        of batch: [WaitingBid],
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [ClientBidKey: BidRecord] {
+        let keys = batch.compactMap(\.key)
+        guard !keys.isEmpty else { return [:] }
+        var query = PostgresQuery(
+            unsafeSQL: """
+                SELECT b.id, b.item_id, b.price, b.bidder_id, u.name, b.created_at, b.client_bid_id
+                FROM bids b JOIN users u ON u.id = b.bidder_id
+                WHERE (b.bidder_id, b.client_bid_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))
+                """
+        )
+        query.binds.append(keys.map { RecordID.parse($0.bidderId) ?? 0 })
+        query.binds.append(keys.map(\.clientBidId))
+        var found: [ClientBidKey: BidRecord] = [:]
+        for try await (id, itemID, price, bidderID, name, createdAt, clientBidID) in try await connection.query(query, logger: logger)
+            .decode((Int64, Int64, Int64, Int64, String, Date, String).self)
+        {
+            let bid = ItemRepository.bid((id, itemID, price, bidderID, name, createdAt))
+            found[ClientBidKey(bidderId: bid.bidder.id, clientBidId: clientBidID)] = bid
+        }
+        return found
+    }
+}
+
+extension BidLedger.WaitingBid {
+    var key: ClientBidKey? {
+        request.clientBidId.map { ClientBidKey(bidderId: bidder.id, clientBidId: $0) }
     }
 }

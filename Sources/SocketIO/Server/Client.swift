@@ -1,3 +1,4 @@
+import Foundation
 import EngineIO
 import Logging
 import NIOConcurrencyHelpers
@@ -96,7 +97,8 @@ final class Client: Sendable {
         case .disconnect:
             enqueue { await self.socket(for: packet.namespace)?.closed(.clientNamespaceDisconnect) }
         case .event, .binaryEvent:
-            enqueue { await self.socket(for: packet.namespace)?.dispatch(packet) }
+            let receivedAt = Date()
+            enqueue { await self.socket(for: packet.namespace)?.dispatch(packet, receivedAt: receivedAt) }
         case .connectError:
             // Only servers send CONNECT_ERROR.
             session.close(reason: .parseError)

@@ -9,6 +9,9 @@ public struct SocketEvent: Sendable {
     public let args: [JSONValue]
     public let ack: Acknowledgement?
     public let socket: Socket
+    /// When the packet arrived, before it waited for the handlers queued ahead of it: what a
+    /// rate limit should judge it by.
+    public let receivedAt: Date
 }
 
 /// Answers one client event, at most once.
@@ -199,7 +202,7 @@ public final class Socket: Sendable {
         callback?(packet.data?.arrayValue ?? [])
     }
 
-    func dispatch(_ packet: SocketIOPacket) async {
+    func dispatch(_ packet: SocketIOPacket, receivedAt: Date) async {
         guard isConnected, var args = packet.data?.arrayValue, !args.isEmpty else { return }
         let nameValue = args.removeFirst()
         let name = nameValue.stringValue ?? nameValue.numberValue.map { JSONValue.format($0) } ?? ""
@@ -211,7 +214,7 @@ public final class Socket: Sendable {
                 client.send(SocketIOPacket.ack(args, namespace: namespaceName, id: id))
             }
         }
-        let event = SocketEvent(name: name, args: args, ack: ack, socket: self)
+        let event = SocketEvent(name: name, args: args, ack: ack, socket: self, receivedAt: receivedAt)
         let (anyHandlers, handlers) = state.withLockedValue { ($0.anyHandlers, $0.handlers[name] ?? []) }
         for handler in anyHandlers { await handler(event) }
         for handler in handlers { await handler(event) }
