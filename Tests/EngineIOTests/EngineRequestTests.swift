@@ -22,7 +22,7 @@ struct EngineRequestTests {
         #expect(request.path == "/engine.io/")
         #expect(request.query == ["EIO": "4", "transport": "polling", "sid": "abc123"])
         #expect(request.transport == "polling")
-        #expect(request.sid == "abc123")
+        #expect(request.sessionID == "abc123")
         #expect(request.method == .get)
         #expect(request.remoteAddress == nil)
     }
@@ -32,7 +32,7 @@ struct EngineRequestTests {
         #expect(request.path == "/socket.io/")
         #expect(request.query.isEmpty)
         #expect(request.transport == nil)
-        #expect(request.sid == nil)
+        #expect(request.sessionID == nil)
         #expect(request.method == .post)
     }
 
@@ -68,7 +68,7 @@ struct EngineRequestTests {
 
     @Test func firstOccurrenceOfAKeyWins() {
         let request = request("/e/?sid=first&sid=second&transport=websocket&transport=polling")
-        #expect(request.sid == "first")
+        #expect(request.sessionID == "first")
         #expect(request.transport == "websocket")
     }
 

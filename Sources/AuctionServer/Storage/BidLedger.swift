@@ -140,28 +140,6 @@ public struct BidLedger: Sendable {
 
     // MARK: Internals
 
-    /// The rules' view of an `items` row, for the lock-free precheck and the locked decision.
-    private static func auction(
-        _ id: String,
-        _ starting: Int64,
-        _ increment: Int64,
-        _ current: Int64,
-        _ leaderID: Int64?,
-        _ leaderName: String?,
-        _ endsAt: Date,
-        _ status: String
-    ) -> AuctionItem {
-        AuctionItem(
-            id: id,
-            startingPrice: starting,
-            minIncrement: increment,
-            currentPrice: current,
-            highestBidder: leaderID.map { Bidder(id: String($0), name: leaderName ?? "") },
-            endsAt: endsAt,
-            status: AuctionStatus(rawValue: status) ?? .closed
-        )
-    }
-
     private static func locked<Result: Sendable>(
         _ itemKey: Int64,
         on connection: PostgresConnection,
@@ -217,23 +195,10 @@ public struct BidLedger: Sendable {
     ) async throws -> BatchAnswers {
         let itemID = String(itemKey)
         // The committed state, with the database's lock; read fresh for every batch.
-        var select = PostgresQuery(
-            unsafeSQL: """
-                SELECT i.starting_price, i.min_increment, i.current_price, i.highest_bidder_id, u.name, i.ends_at, i.status
-                FROM items i LEFT JOIN users u ON u.id = i.highest_bidder_id
-                WHERE i.id = $1 FOR UPDATE OF i
-                """
-        )
-        select.binds.append(itemKey)
-        var found: AuctionItem?
-        for try await (starting, increment, current, leaderID, leaderName, endsAt, status) in try await connection.query(select, logger: logger)
-            .decode((Int64, Int64, Int64, Int64?, String?, Date, String).self)
-        {
-            found = Self.auction(itemID, starting, increment, current, leaderID, leaderName, endsAt, status)
-        }
-        guard let auction = found, var record = try await ItemRepository.find(itemKey, on: connection, logger: logger) else {
+        guard var record = try await ItemRepository.find(itemKey, on: connection, logger: logger, lockingRow: true) else {
             return BatchAnswers(results: batch.map { _ in .failure(.itemNotFound) }, published: [])
         }
+        let auction = record.auction
 
         // clientBidIds of this batch already stored: replays here, refusals when on another item.
         let stored = try await storedBids(of: batch, on: connection, logger: logger)

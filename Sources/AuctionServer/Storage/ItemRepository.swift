@@ -58,8 +58,9 @@ public struct ItemRepository: Sendable {
         }
     }
 
-    static func find(_ key: Int64, on connection: PostgresConnection, logger: Logger) async throws -> ItemRecord? {
-        var query = PostgresQuery(unsafeSQL: itemColumns + " WHERE i.id = $1")
+    /// The item; with `lockingRow`, its row stays locked until the transaction ends.
+    static func find(_ key: Int64, on connection: PostgresConnection, logger: Logger, lockingRow: Bool = false) async throws -> ItemRecord? {
+        var query = PostgresQuery(unsafeSQL: itemColumns + " WHERE i.id = $1" + (lockingRow ? " FOR UPDATE OF i" : ""))
         query.binds.append(key)
         for try await row in try await connection.query(query, logger: logger).decode(ItemRow.self) {
             return item(row)

@@ -75,7 +75,6 @@ public struct EngineRequest: Sendable {
     public var sessionID: String? { query["sid"] }
 
     var transport: String? { query["transport"] }
-    var sid: String? { sessionID }
 
     static func split(target: String) -> (String, [String: String]) {
         guard let mark = target.firstIndex(of: "?") else { return (target, [:]) }

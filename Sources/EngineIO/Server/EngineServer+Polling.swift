@@ -53,7 +53,7 @@ extension EngineServer {
         // A GET asking for the WebSocket transport without an Upgrade header.
         guard engineRequest.transport == EngineTransport.polling.rawValue else { return failure(.badRequest) }
 
-        guard let sid = engineRequest.sid else {
+        guard let sid = engineRequest.sessionID else {
             guard request.method == .get else { return failure(.badHandshakeMethod) }
             let admission: Admission
             switch await admit(engineRequest) {

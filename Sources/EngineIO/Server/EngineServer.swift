@@ -132,7 +132,7 @@ public final class EngineServer: Sendable {
                 return .failure(error)
             }
         }
-        let address = configuration.clientAddress.map { $0(request) } ?? request.remoteAddress?.ipAddress
+        let address = configuration.clientAddress?(request) ?? request.remoteAddress?.ipAddress
         if let refusal = quota.withLockedValue({ $0.reserve(address: address, identity: identity) }) {
             logger.info("handshake refused", metadata: ["reason": "\(refusal)", "remote": "\(address ?? "-")"])
             return .failure(refusal.error)

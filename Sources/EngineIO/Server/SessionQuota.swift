@@ -85,18 +85,17 @@ final class SessionReservation: Sendable {
 
     /// Gives the slot back unless a session took it.
     func releaseIfPending() {
-        let release = state.withLockedValue { state -> Bool in
-            guard case .pending = state else { return false }
-            state = .released
-            return true
-        }
-        if release { giveBack(address, identity) }
+        finish { if case .pending = $0 { true } else { false } }
     }
 
     /// Gives the slot back (once).
     func release() {
+        finish { if case .released = $0 { false } else { true } }
+    }
+
+    private func finish(when applies: (State) -> Bool) {
         let release = state.withLockedValue { state -> Bool in
-            if case .released = state { return false }
+            guard applies(state) else { return false }
             state = .released
             return true
         }

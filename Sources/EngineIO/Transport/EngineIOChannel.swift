@@ -170,7 +170,7 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         guard request.transport == EngineTransport.websocket.rawValue else {
             return (.refused(.badRequest, responseHeaders), nil)
         }
-        if let sid = request.sid {
+        if let sid = request.sessionID {
             guard let session = engine.session(id: sid) else { return (.refused(.unknownSession, responseHeaders), nil) }
             if let error = await engine.authorize(request, for: session) { return (.refused(error, responseHeaders), nil) }
             // A session that already has its WebSocket gets the 101 and an immediate close,
