@@ -27,7 +27,7 @@ run:
 test: export REQUIRE_TEST_SERVERS = 1
 test: deps
 	swift build --build-tests
-	swift test --skip-build --no-parallel
+	bash scripts/swift-test.sh
 	$(VENV_PY) -m pytest tests/outside-in -q
 	$(VENV_PY) -m pytest tests/service -q
 	$(VENV_PY) -m pytest tests/cluster-protocol -q

@@ -31,20 +31,29 @@ final class RedisConnection: Sendable {
     }
 
     /// Sends one command and waits for its reply. A reply slower than the command timeout
-    /// closes the connection (a hung Redis is treated like a dead one and reconnected).
+    /// fails with ``RedisError/timeout`` and closes the connection (a hung Redis is treated
+    /// like a dead one and reconnected).
     func send(_ arguments: [[UInt8]]) async throws -> RESPValue {
         try await write(arguments).get()
     }
 
-    /// Writes the command now (commands leave in call order) and returns the reply's future.
+    /// Writes the command now (commands leave in call order) and returns the reply's future,
+    /// which always completes: with the reply, with the write's error when the command never
+    /// reached Redis (the connection closed first), or with `timeout`.
     func write(_ arguments: [[UInt8]]) -> EventLoopFuture<RESPValue> {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
         let channel = self.channel
         let timer = channel.eventLoop.scheduleTask(in: Self.commandTimeout) {
+            promise.fail(RedisError.timeout)
             channel.close(promise: nil)
         }
         promise.futureResult.whenComplete { _ in timer.cancel() }
-        channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise), promise: nil)
+        // A promise completes once; whichever of reply, write failure and timer comes first wins.
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in
+            promise.fail(error is ChannelError ? RedisError.connectionClosed : error)
+        }
+        channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise), promise: written)
         return promise.futureResult
     }
 
