@@ -8,7 +8,7 @@ VENV_PY := $(VENV)/bin/python
 BIN_DIR ?= .build/debug
 export BIN_DIR
 
-.PHONY: deps build run test compliance fuzz bench bench-protocol bench-service bench-cluster clean
+.PHONY: deps build run test compliance fuzz bench bench-protocol bench-service bench-herd bench-cluster clean
 
 ## deps: install what the tests need (Debian packages as root, Python venv in .data/venv)
 deps:
@@ -54,6 +54,11 @@ bench-protocol:
 ## bench-service: auction service end to end vs its bid transaction in pgbench (release build; see bench/service.sh)
 bench-service:
 	bash bench/service.sh
+
+## bench-herd: a closing auction's herd on two instances sharing Redis: 50 × 2 and 500 × 2 tabs, closed loop and 4,000 bids/s, pgbench at 1 and 8 clients (release build; bench/service.sh)
+bench-herd:
+	BENCH_NAME=herd BENCH_INSTANCES=2 BENCH_SECONDS=10 BENCH_PGBENCH_CLIENTS="1 8" \
+	BENCH_SCENARIOS="50x2@unlimited 500x2@unlimited 500x2@4000" bash bench/service.sh
 
 ## bench-cluster: bid fan-out across two instances sharing Redis (release build; see bench/cluster.sh)
 bench-cluster:

@@ -4,15 +4,20 @@
 # PostgreSQL, side by side. Run from anywhere: `make bench-service`.
 #
 # Builds release binaries into .build-bench (minutes the first time), starts a throwaway
-# PostgreSQL and one `auction serve` on free loopback ports, runs `auction-bench auction`, stops
-# the service, runs pgbench with bench/pgbench-bid.sql on a fresh database of the same schema,
-# and writes .data/bench/service.md (plus service-*.json). Everything it started is stopped on
-# exit. Loopback only; every wait is bounded.
+# PostgreSQL and one `auction serve` (or two sharing a throwaway Redis) on free loopback ports,
+# runs `auction-bench auction` once per scenario, stops the service, runs pgbench with
+# bench/pgbench-bid.sql on a fresh database of the same schema, and writes
+# .data/bench/$BENCH_NAME.md (plus $BENCH_NAME-*.json). Everything it started is stopped on exit.
+# Loopback only; every wait is bounded. `make bench-herd` is this script with the closing-auction
+# herd: two instances, 50 × 2 and 500 × 2 tabs, closed loop and 4,000 bids/s, pgbench with 1 and
+# 8 clients.
 #
 # Environment: BENCH_USERS (8), BENCH_TABS (2), BENCH_SECONDS (20), BENCH_RATE (bids/s offered
-# in total, default 8 per user; or "unlimited"), BENCH_PGBENCH_CLIENTS (8),
-# BENCH_CONFIGURATION (release; debug only to smoke-test this script), BENCH_SCRATCH (.build-bench),
-# PG_BIN (/usr/lib/postgresql/15/bin).
+# in total, default 8 per user; or "unlimited"), BENCH_SCENARIOS (space-separated
+# USERSxTABS@RATE, default the one scenario of the three before), BENCH_INSTANCES (1 or 2),
+# BENCH_PGBENCH_CLIENTS (8; a space-separated list runs pgbench flat out once per count),
+# BENCH_NAME (service), BENCH_CONFIGURATION (release; debug only to smoke-test this script),
+# BENCH_SCRATCH (.build-bench), PG_BIN (/usr/lib/postgresql/15/bin).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,7 +27,10 @@ TABS="${BENCH_TABS:-2}"
 DURATION="${BENCH_SECONDS:-20}"
 # 8 bids/s per user: busy, yet under the service's per-user allowance (10/s), so no RATE_LIMITED.
 RATE="${BENCH_RATE:-$((8 * USERS))}"
+SCENARIOS="${BENCH_SCENARIOS:-${USERS}x${TABS}@${RATE}}"
+INSTANCES="${BENCH_INSTANCES:-1}"
 PGBENCH_CLIENTS="${BENCH_PGBENCH_CLIENTS:-8}"
+NAME="${BENCH_NAME:-service}"
 CONFIGURATION="${BENCH_CONFIGURATION:-release}"
 # A scratch folder of its own, so a benchmark build never waits on (or evicts) the debug build.
 SCRATCH="${BENCH_SCRATCH:-.build-bench}"
@@ -30,7 +38,7 @@ PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 AUCTION="$SCRATCH/$CONFIGURATION/auction"
 BENCH="$SCRATCH/$CONFIGURATION/auction-bench"
 OUT=.data/bench
-WORK="$OUT/service"
+WORK="$OUT/$NAME"
 PG_DIR="$WORK/postgres"
 
 say() { printf '== %s\n' "$*"; }
@@ -39,9 +47,13 @@ die() { printf 'service.sh: %s\n' "$*" >&2; exit 1; }
 for tool in "$PG_BIN/pgbench" "$PG_BIN/psql" "$PG_BIN/pg_ctl"; do
     [ -x "$tool" ] || die "$tool not found (install PostgreSQL 15: bash scripts/install-deps.sh, or set PG_BIN)"
 done
+case "$INSTANCES" in 1 | 2) ;; *) die "BENCH_INSTANCES is 1 or 2, not $INSTANCES" ;; esac
+for scenario in $SCENARIOS; do
+    [[ "$scenario" =~ ^[0-9]+x[0-9]+@([0-9]+|unlimited)$ ]] || die "scenario '$scenario' is not USERSxTABS@RATE (e.g. 500x2@4000 or 50x2@unlimited)"
+done
 
 mkdir -p "$OUT" "$WORK"
-rm -f "$OUT"/service-*.json "$OUT/service.md" "$WORK"/pgbench_log.* "$WORK"/pgbench-*.txt
+rm -f "$OUT/$NAME"-*.json "$OUT/$NAME.md" "$WORK"/pgbench_log.* "$WORK"/pgbench-*.txt
 
 say "building $CONFIGURATION binaries into $SCRATCH"
 # One product per invocation: `--product` names a single product.
@@ -95,23 +107,26 @@ pg_stop() {
     pg_started=""
 }
 
-server_pid=""
-stop_server() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        # SIGTERM first (the service drains and closes its sessions); killed after 15 s.
+server_pids=()
+stop_servers() {
+    local pid
+    # SIGTERM first (the service drains and closes its sessions); killed after 15 s.
+    for pid in ${server_pids[@]+"${server_pids[@]}"}; do kill "$pid" 2>/dev/null || true; done
+    for pid in ${server_pids[@]+"${server_pids[@]}"}; do
         for _ in $(seq 1 150); do
-            kill -0 "$server_pid" 2>/dev/null || break
+            kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
-        kill -9 "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    server_pid=""
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    server_pids=()
 }
 
+redis_started=""
 cleanup() {
-    stop_server
+    stop_servers
+    [ -z "$redis_started" ] || bash scripts/redis.sh stop "$WORK/redis" || true
     pg_stop
     # The cluster is throwaway; its log stays for a look after a failed run.
     rm -rf "$PG_DIR/data" "$WORK"/pgbench_log.*
@@ -134,34 +149,59 @@ PSQL=(env PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0
 say "migrating"
 DATABASE_URL="$DATABASE_URL" timeout 60 "$AUCTION" migrate
 
-SERVICE_PORT=$(free_port "${BENCH_PORT:-3400}")
-URL="http://127.0.0.1:$SERVICE_PORT"
+redis_env=()
+if [ "$INSTANCES" -gt 1 ]; then
+    REDIS_PORT=$(free_port "${BENCH_REDIS_PORT:-56440}")
+    say "starting Redis on 127.0.0.1:$REDIS_PORT ($WORK/redis)"
+    redis_started=yes
+    redis_env=(REDIS_URL="$(bash scripts/redis.sh start "$WORK/redis" "$REDIS_PORT")")
+fi
+
 JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-say "starting auction serve on $URL"
-DATABASE_URL="$DATABASE_URL" JWT_SECRET="$JWT_SECRET" HOST=127.0.0.1 PORT="$SERVICE_PORT" \
-    "$AUCTION" serve >"$WORK/serve.log" 2>&1 &
-server_pid=$!
-for i in $(seq 1 300); do
-    if curl -fsS -m 2 "$URL/readyz" >/dev/null 2>&1; then break; fi
-    kill -0 "$server_pid" 2>/dev/null || { cat "$WORK/serve.log" >&2; die "auction serve exited"; }
-    [ "$i" -eq 300 ] && { tail -n 20 "$WORK/serve.log" >&2; die "auction serve not ready after 30 s"; }
-    sleep 0.1
+urls=()
+next_port="${BENCH_PORT:-3400}"
+for instance in $(seq 1 "$INSTANCES"); do
+    port=$(free_port "$next_port")
+    next_port=$((port + 1))
+    url="http://127.0.0.1:$port"
+    say "starting auction serve on $url"
+    # Every tab of the benchmark comes from 127.0.0.1: the per-address connection cap is lifted.
+    env DATABASE_URL="$DATABASE_URL" JWT_SECRET="$JWT_SECRET" HOST=127.0.0.1 PORT="$port" \
+        MAX_CONNECTIONS_PER_ADDRESS=100000 ${redis_env[@]+"${redis_env[@]}"} \
+        "$AUCTION" serve >"$WORK/serve-$instance.log" 2>&1 &
+    server_pids+=($!)
+    for i in $(seq 1 300); do
+        if curl -fsS -m 2 "$url/readyz" >/dev/null 2>&1; then break; fi
+        kill -0 "${server_pids[-1]}" 2>/dev/null || { cat "$WORK/serve-$instance.log" >&2; die "auction serve exited"; }
+        [ "$i" -eq 300 ] && { tail -n 20 "$WORK/serve-$instance.log" >&2; die "auction serve not ready after 30 s"; }
+        sleep 0.1
+    done
+    urls+=(--url "$url")
 done
 
 failures=()
 results=()
+auction_results=()
 
-# The service allows 10 logins per client address per minute; more users log in from more
-# loopback addresses instead of waiting.
-login_sources=$(((USERS + 9) / 10))
-say "auction-bench auction: $USERS users × $TABS tabs, ${DURATION} s"
-if timeout $((DURATION + 240)) "$BENCH" auction --url "$URL" --users "$USERS" --tabs "$TABS" --duration "$DURATION" \
-    --rate "$RATE" --login-sources "$login_sources" --json "$OUT/service-auction.json"; then
-    results+=("$OUT/service-auction.json")
-else
-    failures+=("auction-bench auction")
-fi
-stop_server
+for scenario in $SCENARIOS; do
+    users=${scenario%%x*}
+    tabs=${scenario#*x}
+    tabs=${tabs%@*}
+    rate=${scenario#*@}
+    # The service allows 10 logins per client address per minute; users log in from several
+    # loopback addresses (4 each), so scenarios one after the other never wait for the limiter.
+    login_sources=$(((users + 3) / 4))
+    json="$OUT/$NAME-auction-${users}x${tabs}-$rate.json"
+    say "auction-bench auction: $users users × $tabs tabs over $INSTANCES instance(s), ${DURATION} s, $rate bids/s"
+    if timeout $((DURATION + 360)) "$BENCH" auction "${urls[@]}" --users "$users" --tabs "$tabs" --duration "$DURATION" \
+        --rate "$rate" --login-sources "$login_sources" --json "$json"; then
+        results+=("$json")
+        auction_results+=("$json")
+    else
+        failures+=("auction-bench auction $scenario")
+    fi
+done
+stop_servers
 
 # pgbench on a fresh database of the same schema: 8 users and one open auction.
 "${PSQL[@]}" -d postgres -c 'CREATE DATABASE auction_pgbench' >/dev/null
@@ -181,17 +221,17 @@ EOF
 )
 read -r ITEM FIRST_USER <<<"$seed"
 script="$PWD/bench/pgbench-bid.sql"
-threads=$(nproc 2>/dev/null || echo 1)
-[ "$threads" -gt "$PGBENCH_CLIENTS" ] && threads=$PGBENCH_CLIENTS
 
-# run_pgbench NAME [RATE]: one pgbench run, flat out or scheduled at RATE transactions/s;
-# writes $OUT/service-pgbench-NAME.json for `auction-bench report`.
+# run_pgbench NAME CLIENTS [RATE]: one pgbench run, flat out or scheduled at RATE transactions/s;
+# writes $OUT/$NAME-pgbench-NAME.json for `auction-bench report`.
 run_pgbench() {
-    local name=$1 rate=${2:-} text="$WORK/pgbench-$1.txt" rate_args=()
+    local name=$1 clients=$2 rate=${3:-} text="$WORK/pgbench-$1.txt" rate_args=() threads
     [ -n "$rate" ] && rate_args=(-R "$rate")
+    threads=$(nproc 2>/dev/null || echo 1)
+    [ "$threads" -gt "$clients" ] && threads=$clients
     rm -f "$WORK"/pgbench_log.*
-    say "pgbench $name: $PGBENCH_CLIENTS clients, ${DURATION} s${rate:+, scheduled at $rate/s}"
-    if ! (cd "$WORK" && timeout $((DURATION + 60)) "$PG_BIN/pgbench" -n -c "$PGBENCH_CLIENTS" -j "$threads" -T "$DURATION" \
+    say "pgbench $name: $clients clients, ${DURATION} s${rate:+, scheduled at $rate/s}"
+    if ! (cd "$WORK" && timeout $((DURATION + 60)) "$PG_BIN/pgbench" -n -c "$clients" -j "$threads" -T "$DURATION" \
         ${rate_args[@]+"${rate_args[@]}"} -f "$script" -D item="$ITEM" -D first_user="$FIRST_USER" -D users=8 \
         -l --log-prefix=pgbench_log -h 127.0.0.1 -p "$PG_PORT" -U postgres auction_pgbench) >"$text" 2>&1; then
         cat "$text" >&2
@@ -211,24 +251,27 @@ run_pgbench() {
         END { if (NR == 0) { print "0 0 0 0 0 0"; exit }
               printf "%d %.3f %.3f %.3f %.3f %.3f\n", NR, sum / NR / 1000, at(50), at(90), at(99), v[NR] / 1000 }')
     read -r count mean p50 p90 p99 max <<<"$latency"
-    cat >"$OUT/service-pgbench-$name.json" <<EOF
-{"scenario": "pgbench", "script": "bench/pgbench-bid.sql", "clients": $PGBENCH_CLIENTS, "durationSeconds": $DURATION,
+    cat >"$OUT/$NAME-pgbench-$name.json" <<EOF
+{"scenario": "pgbench", "script": "bench/pgbench-bid.sql", "clients": $clients, "durationSeconds": $DURATION,
  "targetRatePerSecond": ${rate:-null}, "transactions": ${transactions:-0}, "failedTransactions": ${failed:-0}, "tps": ${tps:-0},
  "latency": {"count": $count, "meanMs": $mean, "p50Ms": $p50, "p90Ms": $p90, "p99Ms": $p99, "maxMs": $max}}
 EOF
-    results+=("$OUT/service-pgbench-$name.json")
+    results+=("$OUT/$NAME-pgbench-$name.json")
 }
 
-# Flat out: what PostgreSQL alone allows on one hot auction. Then at the service's accepted rate:
-# the database's share of the service's latency at the same load.
-run_pgbench max
+# Flat out: what PostgreSQL alone allows on one hot auction, once per client count (one client is
+# the rate of one writer committing one bid after another). Then, for a single scenario, at the
+# service's accepted rate: the database's share of the service's latency at the same load.
+for clients in $PGBENCH_CLIENTS; do
+    if [ "$(wc -w <<<"$PGBENCH_CLIENTS")" -eq 1 ]; then run_pgbench max "$clients"; else run_pgbench "max-$clients" "$clients"; fi
+done
 accepted_rate=""
-if [ -f "$OUT/service-auction.json" ]; then
+if [ ${#auction_results[@]} -eq 1 ]; then
     # Keys are sorted, so the first acceptedPerSecond is the run's (`bids`), not a timeline sample's.
-    accepted_rate=$(sed -n 's/.*"acceptedPerSecond" *: *\([0-9.]*\).*/\1/p' "$OUT/service-auction.json" | head -n 1)
+    accepted_rate=$(sed -n 's/.*"acceptedPerSecond" *: *\([0-9.]*\).*/\1/p' "${auction_results[0]}" | head -n 1)
 fi
 if [ -n "$accepted_rate" ] && awk -v r="$accepted_rate" 'BEGIN { exit !(r > 0) }'; then
-    run_pgbench paced "$accepted_rate"
+    run_pgbench paced "${PGBENCH_CLIENTS%% *}" "$accepted_rate"
 fi
 check=$("${PSQL[@]}" -d auction_pgbench -tA -c \
     "SELECT count(*) = count(DISTINCT price) AND max(price) - min(price) + 1 = count(*) FROM bids WHERE item_id = $ITEM")
@@ -242,17 +285,17 @@ if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit (uncommi
     echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "- commit: $commit"
     echo "- machine: $(nproc) cores, $(uname -sr), $(swift --version 2>/dev/null | head -n 1)"
-    echo "- build: $CONFIGURATION; one \`auction serve\`, PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }') (fsync off), load generator and pgbench on the same machine, loopback"
-    echo "- service: \`auction-bench auction\`, $USERS users × $TABS tabs, ${DURATION} s, $RATE bids/s offered (open loop, spread over all tabs), each bid at (price the tab knows + 1), so concurrent bids race and the losers get BID_TOO_LOW"
-    echo "- database alone: \`pgbench -n -c $PGBENCH_CLIENTS -T $DURATION -f bench/pgbench-bid.sql\`, the service's accepted-bid transaction statement for statement (advisory lock, BEGIN, idempotency SELECT, SELECT … FOR UPDATE, UPDATE, INSERT, re-read, COMMIT, unlock), every transaction a winning bid; once flat out (the ceiling for one auction) and once scheduled (\`-R\`) at the service's accepted rate (the database's share of the service's latency at that load)"
-    echo "- the service's own ceiling is not reached by default: its per-user limiter allows 10 bids/s per user, so 8 users offer at most 80/s; raise BENCH_USERS (and BENCH_RATE) to push it"
+    echo "- build: $CONFIGURATION; $INSTANCES \`auction serve\`$([ "$INSTANCES" -gt 1 ] && echo " sharing Redis $(redis-server --version | awk '{ print $3 }' | sed 's/v=//')"), PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }') (fsync off), load generator and pgbench on the same machine, loopback"
+    echo "- service: \`auction-bench auction\`, scenarios (users × tabs @ bids/s offered) $SCENARIOS, ${DURATION} s each, tabs spread round-robin over the instances; open loop spread over all tabs, or closed loop (\`unlimited\`: each tab bids again as soon as it is answered); each bid at (price the tab knows + 1), so concurrent bids race and the losers get BID_TOO_LOW"
+    echo "- database alone: \`pgbench -n -c {$PGBENCH_CLIENTS} -T $DURATION -f bench/pgbench-bid.sql\`, the service's accepted-bid transaction statement for statement (advisory lock, BEGIN, idempotency SELECT, SELECT … FOR UPDATE, UPDATE, INSERT, re-read, COMMIT, unlock), every transaction a winning bid; once flat out (the ceiling for one auction) and once scheduled (\`-R\`) at the service's accepted rate (the database's share of the service's latency at that load)"
+    echo "- the service's per-user limiter allows 10 bids/s per user (burst 10), judged by when each bid arrived: an open-loop scenario offers 8 per user per second, under it; a closed-loop one is bounded by it once answers come faster than 100 ms per tab"
     echo "- latencies: auction-bench uses one monotonic clock; ack = emit to ack, delivery = emit of an accepted bid to its \`bid\` event at each tab (bidder's own included); pgbench latency = one whole transaction"
     echo
     if [ ${#results[@]} -gt 0 ]; then "$BENCH" report "${results[@]}"; fi
     for failure in ${failures[@]+"${failures[@]}"}; do echo "- FAILED: $failure (see the log above)"; done
-} >"$OUT/service.md"
+} >"$OUT/$NAME.md"
 
 echo
-cat "$OUT/service.md"
-say "written $OUT/service.md"
+cat "$OUT/$NAME.md"
+say "written $OUT/$NAME.md"
 [ ${#failures[@]} -eq 0 ]

@@ -76,6 +76,29 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def herd(clients, bid) -> list:
+    """Runs `bid(index, client)` on every client at once; returns the answers in client order."""
+    answers: list = [None] * len(clients)
+    start = threading.Barrier(len(clients))
+
+    def run(index, client):
+        try:
+            start.wait(10)
+        except threading.BrokenBarrierError:
+            pass
+        try:
+            answers[index] = bid(index, client)
+        except Exception as exc:  # noqa: BLE001 - a missing answer is a failure below
+            answers[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return answers
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:

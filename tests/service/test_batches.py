@@ -5,35 +5,11 @@ once, in order. (Which bids share a batch is up to timing; what is checked holds
 
 from __future__ import annotations
 
-import threading
 import uuid
 
-from service_helpers import new_item, new_user, parse_time
+from service_helpers import herd, new_item, new_user, parse_time
 
 TABS = 12
-
-
-def herd(clients, bid) -> list:
-    """Runs `bid(index, client)` on every client at once; returns the answers in client order."""
-    answers: list = [None] * len(clients)
-    start = threading.Barrier(len(clients))
-
-    def run(index, client):
-        try:
-            start.wait(10)
-        except threading.BrokenBarrierError:
-            pass
-        try:
-            answers[index] = bid(index, client)
-        except Exception as exc:  # noqa: BLE001 - a missing answer is a failure below
-            answers[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return answers
 
 
 def tabs(api, sio, item_id: str, users: int = 6):
@@ -110,3 +86,53 @@ def test_a_herd_in_the_last_seconds_extends_from_each_accepted_bids_own_time(api
     for extension in watcher.events("auction:extended"):
         moved_to = parse_time(extension["endsAt"])
         assert any(abs((moved_to - t).total_seconds() - 30) < 0.01 for t in arrivals), extension
+
+
+def test_a_batch_whose_commit_fails_acks_nothing_ok_changes_nothing_and_the_next_batch_is_right(stack, api, sio):
+    """PostgreSQL refuses the COMMIT of any transaction that stored the poisoned price (a deferred
+    constraint trigger): every bid of that batch is answered UNAVAILABLE, nothing of it is stored
+    or broadcast, and the bids after it are decided against the state before it."""
+    seller = new_user(api)
+    item = new_item(api, seller, starting=100, increment=1)
+    iid = int(item["id"])
+    poison = 100 + 5 * (TABS - 1)          # the herd's highest price: its batch holds others too
+    name = f"poison_{uuid.uuid4().hex[:8]}"
+    stack.psql(f"""
+        CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.item_id = {iid} AND NEW.price = {poison} THEN
+                RAISE EXCEPTION 'test: this commit fails';
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE CONSTRAINT TRIGGER {name} AFTER INSERT ON bids DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW EXECUTE FUNCTION {name}();""")
+    try:
+        clients, _ = tabs(api, sio, item["id"])
+        answers = herd([c for c, _ in clients], lambda i, c: c.bid(item["id"], 100 + 5 * i, timeout=20))
+    finally:
+        stack.psql(f"DROP TRIGGER {name} ON bids; DROP FUNCTION {name}();")
+    assert all(isinstance(a, dict) for a in answers), answers
+    poisoned = answers[TABS - 1]
+    assert poisoned["ok"] is False and poisoned["error"]["code"] == "UNAVAILABLE", poisoned
+    for a in answers:
+        assert a["ok"] or a["error"]["code"] in ("UNAVAILABLE", "BID_TOO_LOW"), a
+
+    # Stored is exactly what was acked ok; the failed batch left no bid and no price behind.
+    accepted = [a["bid"] for a in answers if a["ok"]]
+    stored = api.get(f"/items/{item['id']}/bids").json()
+    assert sorted(b["id"] for b in stored) == sorted(b["id"] for b in accepted)
+    assert poison not in [b["price"] for b in stored]
+    current = api.get(f"/items/{item['id']}").json()
+    expected_price = max((b["price"] for b in stored), default=None)
+    assert current["currentPrice"] == (expected_price if expected_price is not None else 100)
+
+    # Nothing of the failed batch reached any tab: every tab saw the stored bids only.
+    watcher = clients[0][0]
+    marker = watcher.bid(item["id"], (expected_price + 1) if expected_price is not None else 100)
+    # The next batch is decided against the committed state: the lowest acceptable price wins.
+    assert marker["ok"] is True, marker
+    order = [b["id"] for b in stored] + [marker["bid"]["id"]]
+    for c, _ in clients:
+        assert c.wait_bid(marker["bid"]["id"]), "a tab missed the bid after the failed batch"
+        assert [e["bid"]["id"] for e in c.bid_events()] == order
