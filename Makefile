@@ -57,7 +57,7 @@ bench-service:
 
 ## bench-herd: a closing auction's herd on two instances sharing Redis: 50 × 2 and 500 × 2 tabs, closed loop and 4,000 bids/s, pgbench at 1 and 8 clients (release build; bench/service.sh)
 bench-herd:
-	BENCH_NAME=herd BENCH_INSTANCES=2 BENCH_SECONDS=10 BENCH_PGBENCH_CLIENTS="1 8" \
+	BENCH_NAME=herd BENCH_SECTION=herd_section.py BENCH_INSTANCES=2 BENCH_SECONDS=10 BENCH_PGBENCH_CLIENTS="1 8" \
 	BENCH_SCENARIOS="50x2@unlimited 500x2@unlimited 500x2@4000" bash bench/service.sh
 
 ## bench-cluster: bid fan-out across two instances sharing Redis (release build; see bench/cluster.sh)

@@ -330,8 +330,22 @@ def main():
     if args.failure:
         lines += ["## Runs that failed", ""] + [f"- {failure} (see the log of `make bench`)" for failure in args.failure] + [""]
 
+    # Sections other benchmarks own (`make bench-herd` writes one between its markers) stay.
+    lines += kept_sections(args.markdown)
     with open(args.markdown, "w") as handle:
         handle.write("\n".join(lines))
+
+
+KEPT_SECTION = re.compile(r"<!-- ([a-z-]+):begin -->.*?<!-- \1:end -->\n?", re.S)
+
+
+def kept_sections(path):
+    """The marked sections of the file as it is: written by other scripts, not by this one."""
+    try:
+        with open(path) as handle:
+            return [match.group(0).rstrip("\n") + "\n" for match in KEPT_SECTION.finditer(handle.read())]
+    except FileNotFoundError:
+        return []
 
 
 def json_first(fanouts, key):

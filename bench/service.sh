@@ -16,7 +16,8 @@
 # in total, default 8 per user; or "unlimited"), BENCH_SCENARIOS (space-separated
 # USERSxTABS@RATE, default the one scenario of the three before), BENCH_INSTANCES (1 or 2),
 # BENCH_PGBENCH_CLIENTS (8; a space-separated list runs pgbench flat out once per count),
-# BENCH_NAME (service), BENCH_CONFIGURATION (release; debug only to smoke-test this script),
+# BENCH_NAME (service), BENCH_SECTION (a bench/*.py that writes the run's section of
+# BENCHMARKS.md; bench-herd's is herd_section.py), BENCH_CONFIGURATION (release; debug only to smoke-test this script),
 # BENCH_SCRATCH (.build-bench), PG_BIN (/usr/lib/postgresql/15/bin).
 set -euo pipefail
 
@@ -287,7 +288,7 @@ if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit (uncommi
     echo "- machine: $(nproc) cores, $(uname -sr), $(swift --version 2>/dev/null | head -n 1)"
     echo "- build: $CONFIGURATION; $INSTANCES \`auction serve\`$([ "$INSTANCES" -gt 1 ] && echo " sharing Redis $(redis-server --version | awk '{ print $3 }' | sed 's/v=//')"), PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }') (fsync off), load generator and pgbench on the same machine, loopback"
     echo "- service: \`auction-bench auction\`, scenarios (users × tabs @ bids/s offered) $SCENARIOS, ${DURATION} s each, tabs spread round-robin over the instances; open loop spread over all tabs, or closed loop (\`unlimited\`: each tab bids again as soon as it is answered); each bid at (price the tab knows + 1), so concurrent bids race and the losers get BID_TOO_LOW"
-    echo "- database alone: \`pgbench -n -c {$PGBENCH_CLIENTS} -T $DURATION -f bench/pgbench-bid.sql\`, the service's accepted-bid transaction statement for statement (advisory lock, BEGIN, idempotency SELECT, SELECT … FOR UPDATE, UPDATE, INSERT, re-read, COMMIT, unlock), every transaction a winning bid; once flat out (the ceiling for one auction) and once scheduled (\`-R\`) at the service's accepted rate (the database's share of the service's latency at that load)"
+    echo "- database alone: \`pgbench -n -c {$PGBENCH_CLIENTS} -T $DURATION -f bench/pgbench-bid.sql\`, the service's accepted-bid transaction statement for statement (advisory lock, BEGIN, idempotency SELECT, SELECT … FOR UPDATE, UPDATE, INSERT, re-read, COMMIT, unlock), every transaction a winning bid; flat out at each client count (the ceiling for one auction; one client = one writer committing bid after bid) and, with a single scenario, once scheduled (\`-R\`) at the service's accepted rate (the database's share of the service's latency at that load)"
     echo "- the service's per-user limiter allows 10 bids/s per user (burst 10), judged by when each bid arrived: an open-loop scenario offers 8 per user per second, under it; a closed-loop one is bounded by it once answers come faster than 100 ms per tab"
     echo "- latencies: auction-bench uses one monotonic clock; ack = emit to ack, delivery = emit of an accepted bid to its \`bid\` event at each tab (bidder's own included); pgbench latency = one whole transaction"
     echo
@@ -298,4 +299,8 @@ if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit (uncommi
 echo
 cat "$OUT/$NAME.md"
 say "written $OUT/$NAME.md"
+if [ -n "${BENCH_SECTION:-}" ]; then
+    python3 "bench/$BENCH_SECTION" "$OUT/$NAME.md" "$OUT" BENCHMARKS.md
+    say "its section in BENCHMARKS.md is written (bench/$BENCH_SECTION)"
+fi
 [ ${#failures[@]} -eq 0 ]
