@@ -1,4 +1,5 @@
-"""One instance killed with SIGKILL mid-auction (runs last: it restarts the instance afterwards).
+"""One instance killed with SIGKILL mid-auction (runs last: it restarts the instance afterwards,
+and bids on it once more).
 
 Clients on the other instance are unaffected: they keep bidding and keep receiving every bid,
 once, in order. Clients that reached the dead instance through nginx reconnect through nginx by
@@ -144,5 +145,16 @@ def test_sigkill_of_one_instance(cluster, api, tab):
 
     assert survivor.alive(), f"{survivor.name} exited:\n{survivor.log_text(4000)}"
 
-    # Put the cluster back together (bounded), for whatever runs after this.
+    # Put the cluster back together (bounded), for whatever runs after this — and, restarted in
+    # the middle of the auction, the instance decides against what the survivor committed while
+    # it was down: the last accepted price is too low, the next one wins and reaches everyone.
     cluster.start_instance(doomed)
+    back = tab(doomed, token=ben.token, label="ben@restarted").connect(iid)
+    last = placed[-1]["price"]
+    stale = back.bid(iid, last)
+    assert isinstance(stale, dict) and stale.get("ok") is False, stale
+    assert stale["error"]["code"] == "BID_TOO_LOW" and str(last + 1) in stale["error"]["message"], stale
+    price[0] = last + 1
+    bid = bid_from(back)
+    for t in survivors + [back]:
+        assert t.wait_bid(bid["id"], 5), f"{t.label} missed the first bid placed on the restarted instance"
