@@ -30,8 +30,12 @@ public struct AuctionService: Sendable {
         let items = ItemRepository(database: database, logger: logger)
         let ledger = BidLedger(database: database, logger: logger)
         let tokens = await AccessTokens(secret: configuration.jwtSecret, lifetime: TimeInterval(configuration.accessTokenTTL))
-        let authenticator = Authenticator(tokens: tokens, users: users)
         let redis = try configuration.redisURL.map { try RedisClient(url: RedisURL($0), logger: logger) }
+        let signInRules = SignInRules(lifetime: TimeInterval(configuration.refreshTokenTTL), accessTokenLifetime: tokens.lifetime)
+        let signIns: any SignInStore = redis.map { RedisSignInStore(redis: $0, rules: signInRules) } ?? InMemorySignInStore(rules: signInRules)
+        let endedSignIns = EndedSignIns(redis: redis, accessTokenLifetime: tokens.lifetime, logger: logger)
+        try await endedSignIns.listen()
+        let authenticator = Authenticator(tokens: tokens, users: users, signIns: signIns, ended: endedSignIns, logger: logger)
         let sessions: any SessionStore = redis.map { RedisSessionStore(redis: $0) } ?? InMemorySessionStore()
         let knownCookies = KnownSessionCookies(lifetime: TimeInterval(configuration.sessionTTL))
         let handshake = HandshakeGuard(
@@ -56,6 +60,7 @@ public struct AuctionService: Sendable {
             items: items,
             ledger: ledger,
             bidLimiter: RateLimiter(capacity: 10, perSecond: 10),
+            endedSignIns: endedSignIns,
             logger: logger
         )
         gateway.mount()
@@ -74,7 +79,9 @@ public struct AuctionService: Sendable {
             hasher: PasswordHasher(),
             sessions: sessions,
             knownCookies: knownCookies,
-            loginLimiter: RateLimiter(capacity: 10, perSecond: 10.0 / 60),
+            signIns: signIns,
+            ended: endedSignIns,
+            loginThrottle: LoginThrottle(limits: configuration.loginLimits, redis: redis, logger: logger),
             configuration: configuration
         ).register(on: router)
         let web = WebRoutes(root: URL(fileURLWithPath: configuration.webRoot), clientScriptPath: configuration.socketIOClientJS)

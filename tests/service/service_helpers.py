@@ -449,6 +449,7 @@ class User:
     name: str
     password: str
     token: str = ""
+    refresh_token: str = ""
 
     @property
     def bearer(self) -> dict[str, str]:
@@ -472,6 +473,7 @@ def login(api: Api, user: User) -> User:
     r = api.post("/auth/login", json={"email": user.email, "password": user.password}, source_ip=fresh_source_ip())
     assert r.status_code == 200, r.text
     user.token = r.json()["accessToken"]
+    user.refresh_token = r.json()["refreshToken"]
     return user
 
 

@@ -11,7 +11,7 @@ import requests
 import socketio
 import websocket
 
-from service_helpers import (ALLOWED_FOREIGN_ORIGIN, SESSION_TTL, alg_none_token, assert_ok_ack, mint_token,
+from service_helpers import (ALLOWED_FOREIGN_ORIGIN, SESSION_TTL, alg_none_token, assert_ok_ack, login, mint_token,
                              new_item, new_user, polling_handshake, session_cookie, set_cookies,
                              websocket_handshake)
 
@@ -228,7 +228,11 @@ def test_logout_ends_the_session(stack, api):
     session_id = assert_session_cookie(set_cookies(polling_handshake(stack, bearer)))
     r = api.post("/auth/logout", cookie=f"access_token={user.token}; session_id={session_id}")
     assert r.status_code == 204
-    again = polling_handshake(stack, bearer | {"Cookie": f"session_id={session_id}"})
+    # The signed-out access token opens nothing any more…
+    assert polling_handshake(stack, bearer | {"Cookie": f"session_id={session_id}"}, close=True).status_code == 403
+    # …and after signing in again, the old session cookie is not taken back.
+    login(api, user)
+    again = polling_handshake(stack, {"Authorization": f"Bearer {user.token}", "Cookie": f"session_id={session_id}"})
     assert again.status_code == 200
     assert assert_session_cookie(set_cookies(again)) != session_id, "a logged-out session must not be reused"
 

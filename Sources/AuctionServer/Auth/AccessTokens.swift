@@ -7,6 +7,8 @@ struct AccessClaims: JWTPayload {
     var exp: ExpirationClaim
     var iat: IssuedAtClaim
     var jti: IDClaim
+    /// The sign-in the token was issued for; tokens without one cannot be revoked before they expire.
+    var sid: String?
 
     func verify(using algorithm: some JWTAlgorithm) throws {
         try exp.verifyNotExpired()
@@ -24,9 +26,10 @@ public enum TokenRejection: Error, Equatable {
 public struct VerifiedToken: Sendable, Equatable {
     public var userID: String
     public var expiresAt: Date
+    public var signInID: String?
 }
 
-/// Issues and verifies HS256 access tokens (`sub`, `exp`, `iat`, `jti`).
+/// Issues and verifies HS256 access tokens (`sub`, `exp`, `iat`, `jti`, and `sid`, the sign-in).
 public struct AccessTokens: Sendable {
     let keys: JWTKeyCollection
     public let lifetime: TimeInterval
@@ -38,7 +41,7 @@ public struct AccessTokens: Sendable {
         self.lifetime = lifetime
     }
 
-    public func issue(userID: String, now: Date = Date()) async throws -> (token: String, expiresAt: Date) {
+    public func issue(userID: String, signInID: String?, now: Date = Date()) async throws -> (token: String, expiresAt: Date) {
         // Whole seconds: `exp` and `iat` are NumericDate seconds.
         let issued = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let expires = issued.addingTimeInterval(lifetime)
@@ -46,7 +49,8 @@ public struct AccessTokens: Sendable {
             sub: SubjectClaim(value: userID),
             exp: ExpirationClaim(value: expires),
             iat: IssuedAtClaim(value: issued),
-            jti: IDClaim(value: UUID().uuidString)
+            jti: IDClaim(value: UUID().uuidString),
+            sid: signInID
         )
         return (try await keys.sign(claims), expires)
     }
@@ -61,7 +65,7 @@ public struct AccessTokens: Sendable {
         guard header["alg"] as? String == "HS256" else { throw .wrongAlgorithm }
         do {
             let claims = try await keys.verify(token, as: AccessClaims.self)
-            return VerifiedToken(userID: claims.sub.value, expiresAt: claims.exp.value)
+            return VerifiedToken(userID: claims.sub.value, expiresAt: claims.exp.value, signInID: claims.sid)
         } catch {
             throw .invalid
         }

@@ -2,7 +2,7 @@ import AuctionCore
 import Foundation
 import NIOConcurrencyHelpers
 
-/// Limits actions per key (login attempts per address and email, bids per user) with a token
+/// Limits actions per key (bids per user) with a token
 /// bucket each. Buckets that have refilled are forgotten, so memory stays bounded.
 public final class RateLimiter: Sendable {
     private let capacity: Double

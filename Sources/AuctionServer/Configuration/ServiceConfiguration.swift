@@ -37,6 +37,11 @@ public struct ServiceConfiguration: Sendable {
     public var maxConnectionsPerAddress = 1000
     /// Socket.IO connections open at once for one user (`MAX_CONNECTIONS_PER_USER`).
     public var maxConnectionsPerUser = 32
+    /// Seconds a sign-in lives after its last refresh (`REFRESH_TOKEN_TTL`, 14 days).
+    public var refreshTokenTTL = 14 * 24 * 3600
+    /// Failed sign-ins per account, per address, and the window they are counted in
+    /// (`LOGIN_FAILURES_PER_ACCOUNT`, `LOGIN_FAILURES_PER_ADDRESS`, `LOGIN_FAILURE_WINDOW`).
+    public var loginLimits = LoginThrottle.Limits(perAccount: 10, perAddress: 100, window: 900)
 
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceConfiguration {
         func integer(_ name: String, _ fallback: Int) throws -> Int {
@@ -79,6 +84,12 @@ public struct ServiceConfiguration: Sendable {
         configuration.trustedProxies = try TrustedProxies(parsing: environment["TRUSTED_PROXIES"] ?? "")
         configuration.maxConnectionsPerAddress = try integer("MAX_CONNECTIONS_PER_ADDRESS", configuration.maxConnectionsPerAddress)
         configuration.maxConnectionsPerUser = try integer("MAX_CONNECTIONS_PER_USER", configuration.maxConnectionsPerUser)
+        configuration.refreshTokenTTL = try integer("REFRESH_TOKEN_TTL", configuration.refreshTokenTTL)
+        configuration.loginLimits = LoginThrottle.Limits(
+            perAccount: try integer("LOGIN_FAILURES_PER_ACCOUNT", configuration.loginLimits.perAccount),
+            perAddress: try integer("LOGIN_FAILURES_PER_ADDRESS", configuration.loginLimits.perAddress),
+            window: try integer("LOGIN_FAILURE_WINDOW", configuration.loginLimits.window)
+        )
         return configuration
     }
 }

@@ -7,17 +7,22 @@ public struct APIError: Error, Sendable, Equatable {
     public var status: HTTPResponse.Status
     public var code: String
     public var message: String
+    /// Seconds the client should wait (`Retry-After`), for `RATE_LIMITED`.
+    public var retryAfter: Int?
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public static func invalidInput(_ message: String) -> APIError { APIError(.badRequest, "INVALID_INPUT", message) }
     public static let unauthorized = APIError(.unauthorized, "UNAUTHORIZED", "Sign in first.")
     public static let invalidCredentials = APIError(.unauthorized, "INVALID_CREDENTIALS", "Wrong email or password.")
-    public static let rateLimited = APIError(.tooManyRequests, "RATE_LIMITED", "Too many attempts; wait a minute and try again.")
+    public static func rateLimited(retryAfter: Int) -> APIError {
+        APIError(.tooManyRequests, "RATE_LIMITED", "Too many failed attempts; try again in \(retryAfter) s.", retryAfter: retryAfter)
+    }
     public static let emailTaken = APIError(.conflict, "EMAIL_TAKEN", "An account with this email already exists.")
     public static let itemNotFound = APIError(.notFound, "ITEM_NOT_FOUND", "There is no such auction.")
     public static let notFound = APIError(.notFound, "NOT_FOUND", "There is nothing at this address.")
@@ -59,11 +64,8 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as APIError where error == .rateLimited {
-            // Login attempts refill one every 6 s.
-            return error.response(headers: [.retryAfter: "6"])
         } catch let error as APIError {
-            return error.response()
+            return error.response(headers: error.retryAfter.map { [.retryAfter: String($0)] } ?? [:])
         } catch let error as StorageUnavailable {
             context.logger.error("storage unavailable", metadata: ["method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "error": "\(error.underlying)"])
             return APIError.unavailable.response()

@@ -11,6 +11,7 @@ struct AuctionGateway: Sendable {
     let items: ItemRepository
     let ledger: BidLedger
     let bidLimiter: RateLimiter
+    let endedSignIns: EndedSignIns
     let logger: Logger
 
     static let recentBidCount = 50
@@ -21,10 +22,16 @@ struct AuctionGateway: Sendable {
     /// The bidder's own sockets in one auction: "self versus others" is two room emits, so it
     /// works unchanged when broadcasts cross instances.
     static func ownRoom(itemID: String, userID: String) -> String { "item:\(itemID):user:\(userID)" }
+    /// The sockets of one sign-in on this instance: disconnected when it ends.
+    static func signInRoom(_ signInID: String) -> String { "signin:\(signInID)" }
 
     func mount() {
         namespace.use { socket in try await self.admit(socket) }
         namespace.onConnection { socket in await self.connected(socket) }
+        let namespace = self.namespace
+        endedSignIns.onEnded { signInID in
+            await namespace.in(Self.signInRoom(signInID)).disconnectSockets(close: true)
+        }
     }
 
     // MARK: Joining
@@ -54,6 +61,14 @@ struct AuctionGateway: Sendable {
         // Join before reading the state: a bid accepted in between is then both in the state and
         // a live event (clients key bids by id), never in neither.
         socket.join(Self.itemRoom(itemID), Self.userRoom(userID), Self.ownRoom(itemID: itemID, userID: userID))
+        if let signInID = socket.handshake.attachments[HandshakeGuard.Attachment.signInID] {
+            socket.join(Self.signInRoom(signInID))
+            // Ended between its handshake and now: the disconnect above may have missed it.
+            if endedSignIns.contains(signInID) {
+                socket.disconnect(close: true)
+                return
+            }
+        }
         socket.on("bid") { event in await self.bid(event, itemID: itemID, bidder: Bidder(id: userID, name: userName)) }
 
         let lastBidID = Self.identifier(socket.handshake.auth["lastBidId"]) ?? socket.handshake.query["lastBidId"]
@@ -103,9 +118,13 @@ struct AuctionGateway: Sendable {
         guard let payload = event.args.first, payload.isObject else {
             return .failure(.invalidPayload("the bid must be an object {itemId, price, clientBidId?}"))
         }
-        if let expiry = event.socket.handshake.attachments[HandshakeGuard.Attachment.tokenExpiresAt].flatMap(Double.init),
+        let attachments = event.socket.handshake.attachments
+        if let expiry = attachments[HandshakeGuard.Attachment.tokenExpiresAt].flatMap(Double.init),
             Date().timeIntervalSince1970 >= expiry
         {
+            return .failure(.unauthorized)
+        }
+        if let signInID = attachments[HandshakeGuard.Attachment.signInID], endedSignIns.contains(signInID) {
             return .failure(.unauthorized)
         }
         let request: BidRequest

@@ -17,6 +17,8 @@ struct HandshakeGuard: Sendable {
         static let userID = "userId"
         static let userName = "userName"
         static let tokenExpiresAt = "tokenExpiresAt"
+        /// The sign-in of the handshake's access token, when it has one.
+        static let signInID = "signInId"
     }
 
     /// A handshake needs a valid, unexpired access token (cookie or Bearer) for a user that still
@@ -32,14 +34,13 @@ struct HandshakeGuard: Sendable {
             guard let (user, token) = try await authenticator.authenticate(request.headers) else {
                 return .deny(.forbidden())
             }
-            return .allow(
-                [
-                    Attachment.userID: user.id,
-                    Attachment.userName: user.name,
-                    Attachment.tokenExpiresAt: String(token.expiresAt.timeIntervalSince1970),
-                ],
-                identity: user.id
-            )
+            var attachments = [
+                Attachment.userID: user.id,
+                Attachment.userName: user.name,
+                Attachment.tokenExpiresAt: String(token.expiresAt.timeIntervalSince1970),
+            ]
+            attachments[Attachment.signInID] = token.signInID
+            return .allow(attachments, identity: user.id)
         } catch {
             logger.warning("handshake refused: storage unavailable", metadata: ["error": "\(error)"])
             return .deny(.forbidden(message: "Service unavailable"))
