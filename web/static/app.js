@@ -135,10 +135,41 @@
 
   Auction.show = (node, visible) => { if (node) node.hidden = !visible; };
 
+  // --- staying signed in -------------------------------------------------------------------
+  // The access token lives minutes (expiresIn); the refresh cookie (HttpOnly, sent to /auth only)
+  // renews it at POST /auth/refresh, which also hands out the next refresh cookie. A page renews
+  // when it opens and then at half of each token's life, so a tab open for hours stays signed
+  // in; `onRenewed` listeners (the room's socket) pick up the new token. Two tabs renewing at the
+  // same moment both succeed (the server answers the just-spent token with the current one).
+  const renewedListeners = [];
+  let renewTimer = null;
+  let renewing = null;
+
+  Auction.renew = function () {
+    if (!renewing) {
+      renewing = Auction.api("POST", "/auth/refresh").then((res) => {
+        renewing = null;
+        clearTimeout(renewTimer);
+        if (!res.ok || !res.data) return false;
+        const lifetime = Math.max(Number(res.data.expiresIn) || 0, 2);
+        renewTimer = setTimeout(Auction.renew, lifetime * 500);
+        for (const listener of renewedListeners) listener();
+        return true;
+      });
+    }
+    return renewing;
+  };
+
+  Auction.onRenewed = function (listener) {
+    renewedListeners.push(listener);
+  };
+
   // --- the signed-in header ----------------------------------------------------------------
   // Fills [data-testid=whoami] and wires the sign-out button; resolves to the user or null.
+  // Renews the access token first when it is missing or expired.
   Auction.loadMe = async function () {
-    const me = await Auction.api("GET", "/auth/me");
+    let me = await Auction.api("GET", "/auth/me");
+    if (me.status === 401 && (await Auction.renew())) me = await Auction.api("GET", "/auth/me");
     const user = me.ok && me.data && me.data.user ? me.data.user : null;
     const who = Auction.$("[data-testid=whoami]");
     const signOut = Auction.$("[data-testid=sign-out]");

@@ -226,10 +226,15 @@
     room.socket = socket;
 
     socket.on("connect", () => {
+      room.renewingSocket = false;
       setStatus("live");
     });
 
     socket.on("disconnect", (reason) => {
+      if (reason === "io client disconnect" && room.renewingSocket) {
+        setStatus("reconnecting");
+        return;
+      }
       if (reason === "io client disconnect") {
         setStatus("offline");
         return;
@@ -315,7 +320,9 @@
         return;
       }
       const price = Number(text);
-      if (!socket || !socket.connected) {
+      // While the socket reconnects with a renewed token, the client holds the bid and sends it
+      // once connected.
+      if (!socket || (!socket.connected && !room.renewingSocket)) {
         showBidError({ code: "OFFLINE", message: "Not connected right now: wait until the status shows live, then bid again." });
         return;
       }
@@ -329,6 +336,7 @@
       socket.timeout(10000).emit("bid", { itemId, price, clientBidId }, (err, ack) => {
         room.pending = null;
         updateBidForm();
+        if (room.socketNeedsRenewal) reconnectWithRenewedToken();
         if (err) {
           room.lastUnanswered = { price, clientBidId };
           showBidError({ code: "TIMEOUT", message: "No answer from the server. Bid the same amount again to retry; it will count only once." });
@@ -352,6 +360,21 @@
         }
       });
     });
+  }
+
+  // A socket keeps the token it connected with: after each renewal it reconnects with the new
+  // one (auth.lastBidId fills in what it missed), once no bid of ours awaits its answer.
+  function reconnectWithRenewedToken() {
+    const socket = room.socket;
+    room.socketNeedsRenewal = false;
+    if (!socket || !socket.connected) return;
+    if (room.pending) {
+      room.socketNeedsRenewal = true;
+      return;
+    }
+    room.renewingSocket = true;
+    socket.disconnect();
+    socket.connect();
   }
 
   // --- start -------------------------------------------------------------------------------
@@ -379,6 +402,9 @@
       signInNeeded();
       return;
     }
+    // Renewed now, the token's life is known and the next renewal scheduled.
+    await A.renew();
+    A.onRenewed(reconnectWithRenewedToken);
     connect();
   }
 
