@@ -90,6 +90,7 @@ public struct AuctionService: Sendable {
         var redisReachable: (@Sendable () async -> Bool)?
         if let redis { redisReachable = { await redis.ping() } }
         HealthRoutes(database: database, redisReachable: redisReachable, metrics: metrics).register(on: router)
+        OpenAPIRoutes.register(on: router)
         // Last: it answers the methods the routes above do not have.
         MethodNotAllowedRoutes.register(on: router)
 
