@@ -154,6 +154,14 @@ def test_wrong_methods_on_paths_with_parameters(api, item):
     assert r.headers.get("Allow") == "OPTIONS, POST"
 
 
+def test_query_method_is_405_with_allow(api):
+    """Found by schemathesis: QUERY (the HTTP WG's safe method with a body) was 404 on existing paths."""
+    r = api.call("QUERY", "/items", json={})
+    assert_error(r, 405, "METHOD_NOT_ALLOWED")
+    assert r.headers.get("Allow") == "GET, HEAD, OPTIONS, POST", r.headers
+    assert_error(api.call("QUERY", "/auth/me"), 405, "METHOD_NOT_ALLOWED")
+
+
 def test_options_on_an_existing_path_lists_its_methods(api):
     r = api.call("OPTIONS", "/items")
     assert r.status_code == 204, r.text

@@ -261,6 +261,23 @@ def test_bids_listing_bad_query_is_400(api, seller, query):
     assert_error(api.get(f"/items/{item['id']}/bids?{query}"), 400, "INVALID_INPUT")
 
 
+@pytest.mark.parametrize("query", ["after=", "limit=", "limit=&limit=5", "limit=5&limit=6", "after=1&after=2"])
+def test_an_empty_or_repeated_query_parameter_is_400(api, seller, query):
+    """Found by schemathesis: `limit=` or `after=` (empty) and a repeated parameter were read as
+    absent or as their first value; they have no one value, so they are refused like a bad one."""
+    item = new_item(api, seller)
+    assert_error(api.get(f"/items/{item['id']}/bids?{query}"), 400, "INVALID_INPUT")
+    if "after" not in query:
+        assert_error(api.get(f"/items?{query}"), 400, "INVALID_INPUT")
+
+
+def test_a_limit_past_the_range_of_integers_counts_as_1000(api):
+    """A larger limit is capped, not refused — however many digits it has."""
+    r = api.get("/items?limit=" + "9" * 40)
+    assert r.status_code == 200, r.text
+    assert len(r.json()) == len(api.get("/items?limit=1000").json())
+
+
 # --- health, readiness, metrics, unknown routes, CORS -----------------------------------------
 
 def test_healthz(api):

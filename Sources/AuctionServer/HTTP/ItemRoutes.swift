@@ -33,8 +33,9 @@ struct ItemRoutes: Sendable {
             guard try await self.items.find(id: id) != nil else { throw APIError.itemNotFound }
             let limit = try Self.limit(request)
             var after: Int64?
-            if let raw = request.uri.queryParameters.get("after"), !raw.isEmpty {
-                guard let parsed = RecordID.parse(raw) else { throw APIError.invalidInput("Query 'after' must be a bid id.") }
+            let badAfter = APIError.invalidInput("Query 'after' must be a bid id.")
+            if let raw = try Self.query("after", of: request, else: badAfter) {
+                guard let parsed = RecordID.parse(raw) else { throw badAfter }
                 after = parsed
             }
             return try JSONResponse.encode(try await self.items.bids(itemID: id, after: after, limit: limit))
@@ -61,10 +62,24 @@ struct ItemRoutes: Sendable {
         return try JSONResponse.encode(item, status: .created)
     }
 
-    /// `limit`: default 100, at most 1000.
+    /// `limit`: default 100, at most 1000 (a larger number, however many digits, counts as 1000).
     static func limit(_ request: Request) throws -> Int {
-        guard let raw = request.uri.queryParameters.get("limit"), !raw.isEmpty else { return 100 }
-        guard let value = Int(raw), value >= 1 else { throw APIError.invalidInput("Query 'limit' must be a whole number from 1 to 1000.") }
-        return min(value, 1000)
+        let bad = APIError.invalidInput("Query 'limit' must be a whole number of at least 1 (above 1000 counts as 1000).")
+        guard let raw = try query("limit", of: request, else: bad) else { return 100 }
+        if let value = Int(raw) {
+            guard value >= 1 else { throw bad }
+            return min(value, 1000)
+        }
+        guard raw.allSatisfy(\.isASCIIDigit) else { throw bad }
+        return 1000
+    }
+
+    /// The value of query parameter `name`, nil when it is absent. Empty (`?limit=`) or given
+    /// more than once, it has no one value: `refusal`.
+    static func query(_ name: String, of request: Request, else refusal: APIError) throws -> String? {
+        let values = request.uri.queryParameters.getAll(name)
+        guard let value = values.first else { return nil }
+        guard values.count == 1, !value.isEmpty else { throw refusal }
+        return value
     }
 }

@@ -10,9 +10,11 @@ import Hummingbird
 /// stays `404`. `HEAD` is left to `RouterOptions.autoGenerateHeadEndpoints` wherever `GET`
 /// exists, and is listed in `Allow` there.
 enum MethodNotAllowedRoutes {
-    /// The methods answered `405` on a path without them. CONNECT is left out: its target is a
-    /// host, never one of our paths.
-    static let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options, .trace]
+    /// The methods answered `405` on a path without them, QUERY (the safe method with a body of
+    /// the HTTP WG's draft) included. CONNECT is left out: its target is a host, never one of our
+    /// paths.
+    static let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options, .trace, query]
+    static let query = HTTPRequest.Method("QUERY")!
 
     static let error = APIError(.methodNotAllowed, "METHOD_NOT_ALLOWED", "This method is not allowed here.")
 
