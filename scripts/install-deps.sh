@@ -12,6 +12,8 @@
 #     pytest, pytest-timeout                       -> tests/outside-in
 #     PyJWT                                        -> tests/service (forged/expired tokens)
 #     selenium                                     -> tests/browser (drives chromium-driver)
+#     schemathesis, jsonschema, openapi-spec-validator, rfc3339-validator
+#                                                  -> tests/service (the OpenAPI document, fuzzed and checked)
 #
 # Environment: PYTHON (default python3) picks the interpreter for the venv;
 # VENV_DIR (default .data/venv) where the venv lives.
@@ -89,10 +91,12 @@ fi
 
 PIP_PACKAGES=('python-socketio[client]==5.*' aiohttp websocket-client requests pytest pytest-timeout PyJWT)
 PIP_PACKAGES+=(selenium)   # tests/browser (drives /usr/bin/chromedriver)
+PIP_PACKAGES+=('schemathesis==4.*' jsonschema openapi-spec-validator rfc3339-validator)   # tests/service (OpenAPI)
 if "$VENV_PY" - <<'EOF' >/dev/null 2>&1
 import importlib.metadata as md
 import aiohttp, websocket, requests, pytest, pytest_timeout, socketio, engineio, jwt  # noqa: F401
 import selenium  # noqa: F401
+import schemathesis, jsonschema, openapi_spec_validator, rfc3339_validator  # noqa: F401
 assert md.version("python-socketio").split(".")[0] == "5"
 EOF
 then
