@@ -4,6 +4,9 @@ import Foundation
 import Logging
 
 /// The auction service: `serve`, `migrate`, `seed`. Configuration comes from the environment.
+///
+/// Everything that can make a command refuse to start is checked before it starts, and thrown
+/// as a ``ConfigurationError``: ArgumentParser prints it as one line on stderr, exit status 1.
 @main
 struct Auction: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,7 +43,12 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("auction")
-        let configuration = try common.configuration(overridingPort: port)
+        var configuration = try common.configuration(overridingPort: port)
+        configuration.webRoot = try ShippedFolder.web.locate().path
+        try await StartupCheck.database(configuration.databaseURL, wait: .seconds(configuration.databaseWait), logger: logger)
+        if let redisURL = configuration.redisURL { _ = try await StartupCheck.redis(redisURL, logger: logger) }
+        try await StartupCheck.listen(host: configuration.host, port: configuration.port)
+        // Only once it will start: a refusal stays the one line on stderr.
         if configuration.usesDevelopmentSecret {
             logger.warning("JWT_SECRET is not set: using the DEVELOPMENT secret. Never do this in production.")
         }
@@ -53,13 +61,14 @@ struct Serve: AsyncParsableCommand {
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Apply sql/NNN_*.sql migrations, each once.")
     @OptionGroup var common: Common
-    @Option(help: "Folder of migrations.") var directory = "sql"
+    @Option(help: "Folder of migrations (default: AUCTION_SQL_DIR, else the sql/ beside the executable).") var directory: String?
 
     func run() async throws {
         let logger = common.logger("migrate")
         let configuration = try common.configuration()
+        let folder = try ShippedFolder.migrations.locate(flag: directory.map { ("--directory", $0) })
         try await withDatabase(configuration, logger) { database in
-            let applied = try await Migrator(directory: URL(fileURLWithPath: directory), database: database, logger: logger).migrate()
+            let applied = try await Migrator(directory: folder, database: database, logger: logger).migrate()
             print(applied.isEmpty ? "migrations: up to date" : "migrations applied: \(applied.joined(separator: ", "))")
         }
     }
@@ -79,8 +88,10 @@ struct Seed: AsyncParsableCommand {
     }
 }
 
-/// Runs `body` with a database pool that is running, then shuts the pool down.
+/// Runs `body` with a database pool that is running (once PostgreSQL answers, waited for up to
+/// `DATABASE_WAIT`), then shuts the pool down.
 func withDatabase(_ configuration: ServiceConfiguration, _ logger: Logger, _ body: @escaping @Sendable (Database) async throws -> Void) async throws {
+    try await StartupCheck.database(configuration.databaseURL, wait: .seconds(configuration.databaseWait), logger: logger)
     let database = Database(url: configuration.databaseURL, logger: logger)
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await database.client.run() }

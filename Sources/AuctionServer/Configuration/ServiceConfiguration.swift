@@ -27,8 +27,9 @@ public struct ServiceConfiguration: Sendable {
     public var isProduction: Bool
     /// File with the official Socket.IO browser bundle to serve, if any.
     public var socketIOClientJS: String?
-    /// Folder of the browser pages (`index.html`, `item.html`, `static/`); `WEB_ROOT`, default `web`.
-    public var webRoot: String
+    /// Folder of the browser pages (`index.html`, `item.html`, `static/`): `auction serve` sets
+    /// it to the one ``ShippedFolder/web`` finds (`AUCTION_WEB_DIR`, else beside the executable).
+    public var webRoot = "web"
     /// True when the development JWT secret is in use (the service logs a loud warning).
     public var usesDevelopmentSecret: Bool
     /// Peers whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`, none by default).
@@ -37,6 +38,8 @@ public struct ServiceConfiguration: Sendable {
     public var maxConnectionsPerAddress = 1000
     /// Socket.IO connections open at once for one user (`MAX_CONNECTIONS_PER_USER`).
     public var maxConnectionsPerUser = 32
+    /// Seconds start-up waits for PostgreSQL to accept connections (`DATABASE_WAIT`).
+    public var databaseWait = 30
     /// Seconds a sign-in lives after its last refresh (`REFRESH_TOKEN_TTL`, 14 days).
     public var refreshTokenTTL = 14 * 24 * 3600
     /// Failed sign-ins per account, per address, and the window they are counted in
@@ -57,12 +60,12 @@ public struct ServiceConfiguration: Sendable {
         var secret = environment["JWT_SECRET"] ?? ""
         var development = false
         if secret.isEmpty {
-            if isProduction { throw ConfigurationError(description: "JWT_SECRET is required when APP_ENV=production") }
+            if isProduction { throw ConfigurationError(description: "JWT_SECRET is required when APP_ENV=production: set it to 32 or more random bytes (openssl rand -base64 48)") }
             secret = developmentSecret
             development = true
         }
         if isProduction && secret.utf8.count < 32 {
-            throw ConfigurationError(description: "JWT_SECRET must be at least 32 bytes when APP_ENV=production")
+            throw ConfigurationError(description: "JWT_SECRET must be at least 32 bytes when APP_ENV=production, got \(secret.utf8.count): set it to 32 or more random bytes (openssl rand -base64 48)")
         }
         let origins = (environment["CORS_ORIGINS"].map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? defaultOrigins)
             .filter { !$0.isEmpty }
@@ -78,12 +81,12 @@ public struct ServiceConfiguration: Sendable {
             cookieSecure: environment["COOKIE_SECURE"] == "true" || environment["COOKIE_SECURE"] == "1" || isProduction,
             isProduction: isProduction,
             socketIOClientJS: environment["SOCKETIO_CLIENT_JS"].flatMap { $0.isEmpty ? nil : $0 },
-            webRoot: environment["WEB_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "web",
             usesDevelopmentSecret: development
         )
         configuration.trustedProxies = try TrustedProxies(parsing: environment["TRUSTED_PROXIES"] ?? "")
         configuration.maxConnectionsPerAddress = try integer("MAX_CONNECTIONS_PER_ADDRESS", configuration.maxConnectionsPerAddress)
         configuration.maxConnectionsPerUser = try integer("MAX_CONNECTIONS_PER_USER", configuration.maxConnectionsPerUser)
+        configuration.databaseWait = try integer("DATABASE_WAIT", configuration.databaseWait)
         configuration.refreshTokenTTL = try integer("REFRESH_TOKEN_TTL", configuration.refreshTokenTTL)
         configuration.loginLimits = LoginThrottle.Limits(
             perAccount: try integer("LOGIN_FAILURES_PER_ACCOUNT", configuration.loginLimits.perAccount),

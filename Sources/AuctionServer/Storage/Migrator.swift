@@ -25,13 +25,25 @@ public struct Migrator: Sendable {
         public var sql: String
     }
 
-    /// `001_name.sql` files in name order.
-    public func migrations() throws -> [Migration] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            .filter { $0.hasSuffix(".sql") && $0.first?.isNumber == true }
-            .sorted()
-        return try names.map { name in
-            let sql = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+    /// A migration's file name: `001_name.sql`.
+    static func isMigration(_ name: String) -> Bool {
+        name.hasSuffix(".sql") && name.first?.isNumber == true
+    }
+
+    /// `001_name.sql` files in name order. A file that cannot be read is a ``ConfigurationError``
+    /// naming it (one line), not Foundation's error.
+    public func migrations() throws(ConfigurationError) -> [Migration] {
+        let folder = directory.path
+        guard let listing = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
+            let problem = ShippedFolder.problem(reading: directory, folder: true) ?? "it cannot be listed"
+            throw ConfigurationError(description: "cannot read the migrations in \(folder): \(problem); make it readable or point AUCTION_SQL_DIR elsewhere")
+        }
+        return try listing.filter(Self.isMigration).sorted().map { name throws(ConfigurationError) in
+            let file = directory.appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: file.path), let sql = String(data: data, encoding: .utf8) else {
+                let problem = ShippedFolder.problem(reading: file, folder: false) ?? "not UTF-8 text"
+                throw ConfigurationError(description: "cannot read the migration \(file.path): \(problem); fix the file or point AUCTION_SQL_DIR elsewhere")
+            }
             return Migration(version: String(name.dropLast(4)), sql: sql)
         }
     }
@@ -69,7 +81,7 @@ public struct Migrator: Sendable {
                         try await connection.query("COMMIT", logger: logger)
                     } catch {
                         _ = try? await connection.query("ROLLBACK", logger: logger)
-                        throw error
+                        throw MigrationFailure(version: migration.version, error)
                     }
                     logger.info("migration applied", metadata: ["version": "\(migration.version)"])
                     done.append(migration.version)
@@ -81,5 +93,25 @@ public struct Migrator: Sendable {
                 throw error
             }
         }
+    }
+}
+
+/// A migration PostgreSQL refused (rolled back, so none of it is applied): which one, and what
+/// PostgreSQL said, in one line. PostgresNIO's own description is deliberately generic.
+public struct MigrationFailure: Error, CustomStringConvertible {
+    public let version: String
+    public let reason: String
+
+    init(version: String, _ error: any Error) {
+        self.version = version
+        if let error = error as? PSQLError, let message = error.serverInfo?[.message] {
+            self.reason = "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+        } else {
+            self.reason = StartupCheck.cause(error)
+        }
+    }
+
+    public var description: String {
+        "migration \(version) failed and was rolled back: \(reason); fix \(version).sql and run auction migrate again"
     }
 }
