@@ -129,16 +129,17 @@ class Loopback:
         return f"http://127.0.0.1:{self.port}"
 
 
-def start_serve(port: int, env: dict[str, str], log, log_path: Path, timeout: float = 60) -> subprocess.Popen:
-    """`auction serve --port PORT` with this environment and its output in `log`, once it answers
-    /healthz (bounded)."""
-    binary = auction_binary()
+def start_serve(port: int, env: dict[str, str], log, log_path: Path, timeout: float = 60,
+                binary: Path | None = None, cwd: Path | str = REPO_ROOT) -> subprocess.Popen:
+    """`auction serve --port PORT` (`binary`, default the build's) started in `cwd` with this
+    environment and its output in `log`, once it answers /healthz (bounded)."""
+    binary = binary or auction_binary()
     if not binary.exists():
         raise RuntimeError(f"{binary} does not exist: build it first (swift build --product auction)")
     cmd = [str(binary), "serve", "--port", str(port)]
     log.write(("$ " + " ".join(cmd) + "\n").encode())
     log.flush()
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
