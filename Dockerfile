@@ -43,7 +43,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=build /out/ /app/
 COPY sql/ /app/sql/
-# The browser pages (WEB_ROOT defaults to ./web). Without SOCKETIO_CLIENT_JS the pages load the
+# The browser pages, found beside the binary (/app/web). Without SOCKETIO_CLIENT_JS the pages load the
 # Socket.IO client from its CDN with a subresource-integrity hash.
 COPY web/ /app/web/
 ENV PATH=/app:$PATH \
