@@ -136,7 +136,8 @@ def test_refresh_answers(api, doc):
     unknown = api.post("/auth/refresh", json={"refreshToken": "garbage"})
     assert unknown.status_code == 401
     doc.check("POST", "/auth/refresh", unknown)
-    doc.check("POST", "/auth/refresh", api.post("/auth/refresh", json={}))  # 400
+    doc.check("POST", "/auth/refresh", api.post("/auth/refresh", json={}))  # 401: no token at all
+    doc.check("POST", "/auth/refresh", api.post("/auth/refresh", json={"refreshToken": 7}))  # 400
 
 
 def test_logout_and_me_answers(api, doc):

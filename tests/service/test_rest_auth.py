@@ -264,6 +264,10 @@ def test_logout_is_204_and_clears_both_cookies(api):
         assert attrs.get("max-age") == "0"
         assert attrs.get("path") == "/"
         assert "httponly" in attrs
+    assert cleared.get("refresh_token", ("?", {}))[1].get("path") == "/auth", set_cookies(r)
+    # The page's readable sign of a sign-in goes too, so it stops trying to renew.
+    value, attrs = cleared["signed_in"]
+    assert value == "" and attrs.get("max-age") == "0" and attrs.get("path") == "/"
 
 
 def test_logout_without_cookie_is_still_204(api):

@@ -36,6 +36,24 @@ def test_login_hands_out_a_refresh_token_in_the_body_and_a_cookie_scoped_to_auth
     assert attrs.get("path") == "/auth", attrs
     assert "httponly" in attrs and attrs.get("samesite") == "Strict", attrs
     assert attrs.get("max-age") == str(REFRESH_TOKEN_TTL), attrs
+    # The page's sign that there is something to renew: readable by scripts, holding nothing.
+    value, attrs = cookies["signed_in"]
+    assert value == "1" and attrs.get("path") == "/" and "httponly" not in attrs, attrs
+    assert attrs.get("samesite") == "Strict" and attrs.get("max-age") == str(REFRESH_TOKEN_TTL), attrs
+
+
+@pytest.mark.parametrize("body", [None, {}, {"refreshToken": None}])
+def test_a_refresh_without_any_token_is_401(api, body):
+    """No cookie and no token in the body is the same as a wrong token (the contract's 401), not
+    bad input."""
+    r = api.post("/auth/refresh") if body is None else api.post("/auth/refresh", json=body)
+    assert_error(r, 401, "UNAUTHORIZED")
+
+
+@pytest.mark.parametrize("body", ['{"refreshToken": 7}', "[]", "{not json"])
+def test_a_refresh_body_that_is_not_the_object_is_400(api, body):
+    r = api.post("/auth/refresh", data=body, headers={"Content-Type": "application/json"})
+    assert_error(r, 400, "INVALID_INPUT")
 
 
 def test_refresh_spends_the_token_and_hands_out_the_next_pair(api):

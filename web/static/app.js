@@ -145,7 +145,12 @@
   let renewTimer = null;
   let renewing = null;
 
+  // `signed_in` (readable, nothing secret) is set beside the refresh cookie: without it there is
+  // nothing to renew, and the request is not made.
+  const hasSignIn = () => /(?:^|;\s*)signed_in=1(?:;|$)/.test(document.cookie);
+
   Auction.renew = function () {
+    if (!hasSignIn()) return Promise.resolve(false);
     if (!renewing) {
       renewing = Auction.api("POST", "/auth/refresh").then((res) => {
         renewing = null;

@@ -62,15 +62,19 @@ public enum Cookies {
     /// Sent only to `/auth/…` (refresh and logout), never with bids or pages.
     public static let refreshToken = "refresh_token"
     static let refreshPath = "/auth"
+    /// `1` while a refresh cookie was handed out, readable by the page (not HttpOnly; it holds
+    /// nothing secret): the page asks `/auth/refresh` only when it is there, so a signed-out
+    /// visitor's page makes no request bound to fail.
+    public static let signedIn = "signed_in"
 
-    static func set(_ name: String, _ value: String, maxAge: Int?, secure: Bool, path: String = "/") -> String {
-        var cookie = "\(name)=\(value); Path=\(path); HttpOnly; SameSite=Strict"
+    static func set(_ name: String, _ value: String, maxAge: Int?, secure: Bool, path: String = "/", httpOnly: Bool = true) -> String {
+        var cookie = "\(name)=\(value); Path=\(path);\(httpOnly ? " HttpOnly;" : "") SameSite=Strict"
         if let maxAge { cookie += "; Max-Age=\(maxAge)" }
         if secure { cookie += "; Secure" }
         return cookie
     }
 
-    static func clear(_ name: String, secure: Bool, path: String = "/") -> String {
-        set(name, "", maxAge: 0, secure: secure, path: path)
+    static func clear(_ name: String, secure: Bool, path: String = "/", httpOnly: Bool = true) -> String {
+        set(name, "", maxAge: 0, secure: secure, path: path, httpOnly: httpOnly)
     }
 }

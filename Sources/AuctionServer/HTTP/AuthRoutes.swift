@@ -49,7 +49,7 @@ struct AuthRoutes: Sendable {
     }
 
     struct RefreshRequest: Decodable {
-        var refreshToken: String
+        var refreshToken: String?
     }
 
     func register(on router: Router<AppRequestContext>) {
@@ -96,13 +96,16 @@ struct AuthRoutes: Sendable {
         return try await signedIn(user, refreshToken: refreshToken)
     }
 
-    /// The refresh token of the cookie, else of the body `{refreshToken}`.
+    /// The refresh token of the cookie, else of the body `{refreshToken}`; none at all is 401
+    /// like a wrong one (a body that is not such an object is 400).
     func refresh(_ request: Request) async throws -> Response {
         let presented: String
         if let cookie = EngineRequest.cookie(Cookies.refreshToken, in: request.headers), !cookie.isEmpty {
             presented = cookie
+        } else if let body = try await RequestJSON.decodeIfPresent(RefreshRequest.self, from: request)?.refreshToken {
+            presented = body
         } else {
-            presented = try await RequestJSON.decode(RefreshRequest.self, from: request).refreshToken
+            throw APIError.unauthorized
         }
         guard let token = RefreshToken(presented) else { throw APIError.unauthorized }
         switch try await storage({ try await signIns.rotate(token, now: Date()) }) {
@@ -156,6 +159,10 @@ struct AuthRoutes: Sendable {
             name: .setCookie,
             value: Cookies.set(Cookies.refreshToken, refreshToken.description, maxAge: configuration.refreshTokenTTL, secure: secure, path: Cookies.refreshPath)
         ))
+        headers.append(HTTPField(
+            name: .setCookie,
+            value: Cookies.set(Cookies.signedIn, "1", maxAge: configuration.refreshTokenTTL, secure: secure, httpOnly: false)
+        ))
         headers[.cacheControl] = "no-store"
         return try JSONResponse.encode(LoginBody(accessToken: token, expiresIn: ttl, refreshToken: refreshToken.description, user: user), headers: headers)
     }
@@ -166,6 +173,7 @@ struct AuthRoutes: Sendable {
         headers.append(HTTPField(name: .setCookie, value: Cookies.clear(Cookies.accessToken, secure: secure)))
         headers.append(HTTPField(name: .setCookie, value: Cookies.clear(Cookies.sessionID, secure: secure)))
         headers.append(HTTPField(name: .setCookie, value: Cookies.clear(Cookies.refreshToken, secure: secure, path: Cookies.refreshPath)))
+        headers.append(HTTPField(name: .setCookie, value: Cookies.clear(Cookies.signedIn, secure: secure, httpOnly: false)))
         return headers
     }
 

@@ -90,7 +90,7 @@ enum OpenAPIDocument {
             body: ref("RefreshRequest"), bodyRequired: false,
             responses: [
                 "200": signedIn("A new access token and the next refresh token."),
-                "401": error("Unknown, expired or spent refresh token.", "UNAUTHORIZED"),
+                "401": error("No refresh token, or an unknown, expired or spent one.", "UNAUTHORIZED"),
             ]
         )
     }
@@ -107,7 +107,7 @@ enum OpenAPIDocument {
             responses: [
                 "204": [
                     "description": "Signed out; the cookies are cleared.",
-                    "headers": ["Set-Cookie": header("Clears `access_token`, `session_id` and `refresh_token`.", ["type": "string"], required: true)],
+                    "headers": ["Set-Cookie": header("Clears `access_token`, `session_id`, `refresh_token` and `signed_in`.", ["type": "string"], required: true)],
                 ],
                 "401": error("`everywhere=true` without a valid access token.", "UNAUTHORIZED"),
             ]
@@ -303,7 +303,7 @@ enum OpenAPIDocument {
         [
             "description": .string(description),
             "headers": [
-                "Set-Cookie": header("`access_token` (`Path=/; HttpOnly; SameSite=Strict`) and `refresh_token` (`Path=/auth`).", ["type": "string"], required: true),
+                "Set-Cookie": header("`access_token` (`Path=/; HttpOnly; SameSite=Strict`), `refresh_token` (`Path=/auth`) and `signed_in=1` (`Path=/`, readable by the page, nothing secret).", ["type": "string"], required: true),
                 "Cache-Control": header("`no-store`.", ["const": "no-store"], required: true),
             ],
             "content": ["application/json": ["schema": ref("LoginAnswer")]],

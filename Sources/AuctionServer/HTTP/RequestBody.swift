@@ -6,14 +6,22 @@ enum RequestJSON {
     static let maximumSize = 64 * 1024
 
     static func decode<Value: Decodable>(_ type: Value.Type, from request: Request) async throws -> Value {
-        var body = request.body
+        guard let value = try await decodeIfPresent(type, from: request) else {
+            throw APIError.invalidInput("The request body must be a JSON object.")
+        }
+        return value
+    }
+
+    /// Like ``decode(_:from:)``, but an empty body is nil.
+    static func decodeIfPresent<Value: Decodable>(_ type: Value.Type, from request: Request) async throws -> Value? {
+        let body = request.body
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: maximumSize)
         } catch {
             throw APIError.payloadTooLarge
         }
-        guard buffer.readableBytes > 0 else { throw APIError.invalidInput("The request body must be a JSON object.") }
+        guard buffer.readableBytes > 0 else { return nil }
         do {
             return try JSONCoding.decoder.decode(Value.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
