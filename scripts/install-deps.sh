@@ -6,13 +6,14 @@
 #     libhiredis-dev, redis-server, postgresql     -> Redis adapter / storage
 #     nginx                                        -> the load balancer of `make run` and tests/cluster-service
 #     chromium, chromium-driver                    -> tests/browser (headless, /usr/bin/chromedriver)
+#     prometheus (only with WITH_PROMETHEUS=1)     -> `make run-observed` (scripts/prometheus.sh)
 #     python3-venv (only when `python3 -m venv` cannot work)
 #   Python packages (pip, into the venv .data/venv made with `python3 -m venv`):
 #     python-socketio[client]==5.*, aiohttp, websocket-client, requests,
 #     pytest, pytest-timeout                       -> tests/outside-in
 #     PyJWT                                        -> tests/service (forged/expired tokens)
 #     selenium                                     -> tests/browser (drives chromium-driver)
-#     schemathesis, jsonschema, openapi-spec-validator, rfc3339-validator
+#     schemathesis, jsonschema, openapi-spec-validator, rfc3339-validator prometheus-client
 #                                                  -> tests/service (the OpenAPI document, fuzzed and checked)
 #
 # Environment: PYTHON (default python3) picks the interpreter for the venv;
@@ -29,6 +30,8 @@ say() { printf 'install-deps: %s\n' "$*"; }
 # "node-chai" is a virtual package in Debian 12; the real package is "chai".
 APT_PACKAGES=(nodejs mocha chai node-ws libhiredis-dev redis-server postgresql nginx)
 APT_PACKAGES+=(chromium chromium-driver)   # tests/browser
+# 19 MB and a dozen packages no test needs: only for `make run-observed`.
+if [ "${WITH_PROMETHEUS:-0}" = 1 ]; then APT_PACKAGES+=(prometheus); fi
 
 deb_installed() {
     dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null | grep -qx installed
@@ -91,7 +94,7 @@ fi
 
 PIP_PACKAGES=('python-socketio[client]==5.*' aiohttp websocket-client requests pytest pytest-timeout PyJWT)
 PIP_PACKAGES+=(selenium)   # tests/browser (drives /usr/bin/chromedriver)
-PIP_PACKAGES+=('schemathesis==4.*' jsonschema openapi-spec-validator rfc3339-validator)   # tests/service (OpenAPI)
+PIP_PACKAGES+=('schemathesis==4.*' jsonschema openapi-spec-validator rfc3339-validator prometheus-client)   # tests/service (OpenAPI)
 if "$VENV_PY" - <<'EOF' >/dev/null 2>&1
 import importlib.metadata as md
 import aiohttp, websocket, requests, pytest, pytest_timeout, socketio, engineio, jwt  # noqa: F401

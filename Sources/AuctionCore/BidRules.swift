@@ -23,6 +23,9 @@ public enum BidRejection: Error, Sendable, Equatable {
         }
     }
 
+    /// Every code a rejection can have, in declaration order.
+    public static let codes = ["BID_TOO_LOW", "AUCTION_CLOSED", "ITEM_NOT_FOUND", "INVALID_PAYLOAD", "RATE_LIMITED", "UNAUTHORIZED", "UNAVAILABLE"]
+
     public var message: String {
         switch self {
         case .bidTooLow(let minimum): "The bid must be at least \(minimum)."

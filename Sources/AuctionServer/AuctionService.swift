@@ -28,9 +28,10 @@ public struct AuctionService: Sendable {
         let database = Database(url: configuration.databaseURL, logger: logger)
         let users = UserRepository(database: database, logger: logger)
         let items = ItemRepository(database: database, logger: logger)
-        let ledger = BidLedger(database: database, logger: logger)
-        let tokens = await AccessTokens(secret: configuration.jwtSecret, lifetime: TimeInterval(configuration.accessTokenTTL))
         let redis = try configuration.redisURL.map { try RedisClient(url: RedisURL($0), logger: logger) }
+        let serviceMetrics = ServiceMetrics(registry: metrics, database: database, redis: redis)
+        let ledger = BidLedger(database: database, logger: logger, onBatch: { serviceMetrics.bidTransaction.record($0) })
+        let tokens = await AccessTokens(secret: configuration.jwtSecret, lifetime: TimeInterval(configuration.accessTokenTTL))
         let signInRules = SignInRules(lifetime: TimeInterval(configuration.refreshTokenTTL), accessTokenLifetime: tokens.lifetime)
         let signIns: any SignInStore = redis.map { RedisSignInStore(redis: $0, rules: signInRules) } ?? InMemorySignInStore(rules: signInRules)
         let endedSignIns = EndedSignIns(redis: redis, accessTokenLifetime: tokens.lifetime, logger: logger)
@@ -55,18 +56,20 @@ public struct AuctionService: Sendable {
             socketIO.adapterFactory = { RedisAdapter(namespace: $0, redis: redis, logger: logger) }
         }
         let io = SocketIOServer(configuration: socketIO, logger: logger)
+        serviceMetrics.observe(io)
         let gateway = AuctionGateway(
             namespace: io.of("/"),
             items: items,
             ledger: ledger,
-            bidLimiter: RateLimiter(capacity: 10, perSecond: 10),
+            bidLimiter: BidLimiter(limits: configuration.bidLimits, redis: redis, logger: logger),
             endedSignIns: endedSignIns,
+            metrics: serviceMetrics,
             logger: logger
         )
         gateway.mount()
 
         let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
-        router.add(middleware: RequestLogMiddleware())
+        router.add(middleware: RequestLogMiddleware(metrics: serviceMetrics))
         // Outside APIErrorMiddleware, so error answers get the headers too.
         router.add(middleware: SecurityHeadersMiddleware(externalScripts: WebRoutes.externalScripts(clientScriptPath: configuration.socketIOClientJS)))
         router.add(middleware: APIErrorMiddleware())
@@ -89,7 +92,7 @@ public struct AuctionService: Sendable {
         ItemRoutes(items: items, authenticator: authenticator, web: web).register(on: router)
         var redisReachable: (@Sendable () async -> Bool)?
         if let redis { redisReachable = { await redis.ping() } }
-        HealthRoutes(database: database, redisReachable: redisReachable, metrics: metrics).register(on: router)
+        HealthRoutes(database: database, redisReachable: redisReachable, metrics: serviceMetrics).register(on: router)
         OpenAPIRoutes.register(on: router)
         // Last: it answers the methods the routes above do not have.
         MethodNotAllowedRoutes.register(on: router)

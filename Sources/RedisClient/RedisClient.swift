@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// A Redis client with two connections, each rebuilt automatically: one for commands
 /// (pipelined) and one for subscriptions. After every reconnect of the subscriber, every
@@ -31,6 +32,8 @@ public final class RedisClient: Service, Sendable {
 
     private let state = NIOLockedValueBox(State())
     static let maximumBackoff: Duration = .milliseconds(500)
+    /// Counts for metrics.
+    public let statistics = RedisStatistics()
 
     public init(url: RedisURL, logger: Logger) {
         self.url = url
@@ -65,7 +68,13 @@ public final class RedisClient: Service, Sendable {
     /// Publishes a binary-safe message; returns how many subscribers received it.
     @discardableResult
     public func publish(_ payload: [UInt8], to channel: String) async throws -> Int64 {
-        try await send([Array("PUBLISH".utf8), Array(channel.utf8), payload]).integer ?? 0
+        statistics.published.add(1, ordering: .relaxed)
+        do {
+            return try await send([Array("PUBLISH".utf8), Array(channel.utf8), payload]).integer ?? 0
+        } catch {
+            statistics.publishFailures.add(1, ordering: .relaxed)
+            throw error
+        }
     }
 
     /// `PUBSUB NUMSUB channel`: how many connections subscribe to the channel.
@@ -169,7 +178,10 @@ public final class RedisClient: Service, Sendable {
                     if subscriber { state.subscriber = connection } else { state.command = connection }
                 }
                 if isStopped { connection.close() }
-                if wasDown { logger.info("redis reconnected", metadata: ["connection": "\(role)"]) }
+                if wasDown {
+                    statistics.reconnects.add(1, ordering: .relaxed)
+                    logger.info("redis reconnected", metadata: ["connection": "\(role)"])
+                }
                 if subscriber {
                     for handler in state.withLockedValue({ $0.resubscribed }) { handler() }
                 }
@@ -201,6 +213,7 @@ public final class RedisClient: Service, Sendable {
     }
 
     private func dispatch(_ message: RedisPubSubMessage) {
+        statistics.messagesReceived.add(1, ordering: .relaxed)
         for handler in state.withLockedValue({ $0.handlers }) { handler(message) }
     }
 
@@ -215,9 +228,26 @@ extension RedisClient {
     /// (one broadcast after another) call this synchronously, one after the other.
     public func publishInOrder(_ payload: [UInt8], to channel: String) -> EventLoopFuture<RESPValue> {
         let arguments = [Array("PUBLISH".utf8), Array(channel.utf8), payload]
+        statistics.published.add(1, ordering: .relaxed)
         guard let connection = currentCommandConnection, connection.channel.isActive else {
+            statistics.publishFailures.add(1, ordering: .relaxed)
             return group.next().makeFailedFuture(RedisError.notConnected)
         }
-        return connection.write(arguments)
+        let statistics = self.statistics
+        return connection.write(arguments).flatMapErrorThrowing { error in
+            statistics.publishFailures.add(1, ordering: .relaxed)
+            throw error
+        }
     }
+}
+
+/// What a ``RedisClient`` has done since it started, for metrics.
+public final class RedisStatistics: Sendable {
+    /// Reconnections after a lost connection (either of the two).
+    public let reconnects = Atomic<Int>(0)
+    /// `PUBLISH`es written in order (``RedisClient/publishInOrder(_:to:)``), and those that failed.
+    public let published = Atomic<Int>(0)
+    public let publishFailures = Atomic<Int>(0)
+    /// Pub/sub messages received on subscribed channels and patterns.
+    public let messagesReceived = Atomic<Int>(0)
 }

@@ -45,6 +45,8 @@ public struct ServiceConfiguration: Sendable {
     /// Failed sign-ins per account, per address, and the window they are counted in
     /// (`LOGIN_FAILURES_PER_ACCOUNT`, `LOGIN_FAILURES_PER_ADDRESS`, `LOGIN_FAILURE_WINDOW`).
     public var loginLimits = LoginThrottle.Limits(perAccount: 10, perAddress: 100, window: 900)
+    /// Bids per user across the cluster: `BID_BURST` at once, `BID_RATE` a second.
+    var bidLimits = BidLimiter.Limits(burst: 10, perSecond: 10)
 
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceConfiguration {
         func integer(_ name: String, _ fallback: Int) throws -> Int {
@@ -92,6 +94,10 @@ public struct ServiceConfiguration: Sendable {
             perAccount: try integer("LOGIN_FAILURES_PER_ACCOUNT", configuration.loginLimits.perAccount),
             perAddress: try integer("LOGIN_FAILURES_PER_ADDRESS", configuration.loginLimits.perAddress),
             window: try integer("LOGIN_FAILURE_WINDOW", configuration.loginLimits.window)
+        )
+        configuration.bidLimits = BidLimiter.Limits(
+            burst: try integer("BID_BURST", configuration.bidLimits.burst),
+            perSecond: try integer("BID_RATE", configuration.bidLimits.perSecond)
         )
         return configuration
     }

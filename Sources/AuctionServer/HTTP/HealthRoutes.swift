@@ -1,12 +1,11 @@
 import Hummingbird
-import Prometheus
 
 /// `GET /healthz`, `GET /readyz`, `GET /metrics`.
 struct HealthRoutes: Sendable {
     let database: Database
     /// Answers whether Redis is reachable; nil when the service runs without Redis.
     let redisReachable: (@Sendable () async -> Bool)?
-    let metrics: PrometheusCollectorRegistry
+    let metrics: ServiceMetrics
 
     func register(on router: Router<AppRequestContext>) {
         router.get("/healthz") { _, _ in JSONResponse.raw(#"{"status":"ok"}"#) }
@@ -20,8 +19,9 @@ struct HealthRoutes: Sendable {
             return JSONResponse.raw(#"{"status":"\#(ready ? "ready" : "unavailable")",\#(checks)}"#, status: ready ? .ok : .serviceUnavailable)
         }
         router.get("/metrics") { _, _ in
+            metrics.collect()
             var buffer: [UInt8] = []
-            metrics.emit(into: &buffer)
+            metrics.registry.emit(into: &buffer)
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -1,7 +1,6 @@
 import AuctionCore
 import Foundation
 import Logging
-import Metrics
 import SocketIO
 
 /// The realtime side of auctions on the main namespace: who may join which room, the state on
@@ -10,8 +9,9 @@ struct AuctionGateway: Sendable {
     let namespace: Namespace
     let items: ItemRepository
     let ledger: BidLedger
-    let bidLimiter: RateLimiter
+    let bidLimiter: BidLimiter
     let endedSignIns: EndedSignIns
+    let metrics: ServiceMetrics
     let logger: Logger
 
     static let recentBidCount = 50
@@ -97,20 +97,17 @@ struct AuctionGateway: Sendable {
     // MARK: Bidding
 
     private func bid(_ event: SocketEvent, itemID: String, bidder: Bidder) async {
-        let started = ContinuousClock.now
         let result: JSONValue
         switch await decide(event, itemID: itemID, bidder: bidder) {
         case .success(let placement):
             result = ["ok": true, "bid": JSONValue(encoding: placement.bid)]
-            Counter(label: "auction_bids_total", dimensions: [("result", "accepted")]).increment()
+            metrics.bidCounter("accepted").increment()
         case .failure(let rejection):
             result = ["ok": false, "error": ["code": .string(rejection.code), "message": .string(rejection.message)]]
-            Counter(label: "auction_bids_total", dimensions: [("result", rejection.code)]).increment()
+            metrics.bidCounter(rejection.code).increment()
         }
-        let elapsed = ContinuousClock.now - started
-        Metrics.Timer(label: "auction_bid_duration_seconds").recordNanoseconds(
-            elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
-        )
+        // From the packet's arrival: the wait behind the connection's earlier events counts.
+        metrics.bidLatency.record(.seconds(max(Date().timeIntervalSince(event.receivedAt), 0)))
         event.ack?(result)
     }
 
@@ -140,7 +137,7 @@ struct AuctionGateway: Sendable {
         }
         // Judged by when the bid arrived: time it spent queued behind this connection's earlier
         // bids is the server's, not the bidder's.
-        guard bidLimiter.allow(bidder.id, now: event.receivedAt) else { return .failure(.rateLimited) }
+        guard await bidLimiter.allow(bidder.id, now: event.receivedAt) else { return .failure(.rateLimited) }
         do {
             let placement = try await ledger.place(request, bidder: bidder, receivedAt: event.receivedAt) { placement in
                 await self.publish(placement)

@@ -41,11 +41,14 @@ public struct BidLedger: Sendable {
 
     let database: Database
     let logger: Logger
+    /// Told how long each batch held its connection, lock to unlock (for metrics).
+    let onBatch: (@Sendable (Duration) -> Void)?
     private let queues = BidQueues<WaitingBid>()
 
-    public init(database: Database, logger: Logger) {
+    public init(database: Database, logger: Logger, onBatch: (@Sendable (Duration) -> Void)? = nil) {
         self.database = database
         self.logger = logger
+        self.onBatch = onBatch
     }
 
     /// A bid in its item's queue, with the means to answer it.
@@ -89,9 +92,12 @@ public struct BidLedger: Sendable {
 
     private func decide(_ batch: [WaitingBid], itemKey: Int64) async -> [Result<Placement, BidRejection>] {
         let logger = self.logger
+        let onBatch = self.onBatch
         do {
             return try await database.withConnection { connection in
-                try await Self.locked(itemKey, on: connection, logger: logger) {
+                let started = ContinuousClock.now
+                defer { onBatch?(ContinuousClock.now - started) }
+                return try await Self.locked(itemKey, on: connection, logger: logger) {
                     do {
                         return try await Self.commit(batch, itemKey: itemKey, on: connection, logger: logger)
                     } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {

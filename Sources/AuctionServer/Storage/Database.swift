@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The pooled PostgreSQL client and the one place that turns storage failures into
 /// ``StorageUnavailable``.
@@ -10,6 +11,9 @@ public final class Database: Sendable {
     let logger: Logger
     /// Longest we let a request wait on storage before answering "unavailable".
     static let deadline: Duration = .seconds(5)
+    /// Connections leased now, and callers waiting for one (for metrics).
+    public let inUse = Atomic<Int>(0)
+    public let waiting = Atomic<Int>(0)
 
     public init(url: DatabaseURL, logger: Logger, maximumConnections: Int = 16) {
         var configuration = PostgresClient.Configuration(
@@ -36,9 +40,16 @@ public final class Database: Sendable {
         let client = self.client
         return try await withThrowingTaskGroup(of: Result?.self) { group in
             group.addTask {
+                self.waiting.add(1, ordering: .relaxed)
+                var stillWaiting = true
+                defer { if stillWaiting { self.waiting.subtract(1, ordering: .relaxed) } }
                 do {
                     return try await client.withConnection { connection in
                         leased.withLockedValue { $0 = true }
+                        stillWaiting = false
+                        self.waiting.subtract(1, ordering: .relaxed)
+                        self.inUse.add(1, ordering: .relaxed)
+                        defer { self.inUse.subtract(1, ordering: .relaxed) }
                         return try await body(connection)
                     }
                 } catch let error as PSQLError {

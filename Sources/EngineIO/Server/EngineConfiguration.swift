@@ -46,6 +46,12 @@ public struct EngineConfiguration: Sendable {
     public var initialHeaders: (@Sendable (EngineRequest, [String: String]) async -> HTTPFields)?
     /// Extra headers for every Engine.IO HTTP response.
     public var headers: (@Sendable (EngineRequest) -> HTTPFields)?
+    /// Makes the id of a new session from its handshake request (polling or WebSocket-first), as
+    /// Node engine.io's `generateId`; by default ``SessionID/make()``. The `sid` is all a client
+    /// needs to use a session that is not bound to an identity, so an id must keep at least that
+    /// much randomness, e.g. a prefix a load balancer routes on plus ``SessionID/make()``, and be
+    /// unique among open sessions. It reaches clients in the query string: keep it URL-safe.
+    public var generateID: (@Sendable (EngineRequest) -> String)?
 
     public init(
         path: String = "/engine.io/",

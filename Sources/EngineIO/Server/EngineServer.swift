@@ -13,6 +13,8 @@ public final class EngineServer: Sendable {
     public typealias ConnectionHandler = @Sendable (EngineSession) -> Void
 
     public let configuration: EngineConfiguration
+    /// Counts for metrics.
+    public let statistics = EngineStatistics()
     let logger: Logger
     private let sessions = NIOLockedValueBox<[String: EngineSession]>([:])
     /// In a struct, not as the box's value itself: reading a closure through the box's generic
@@ -39,6 +41,14 @@ public final class EngineServer: Sendable {
     }
 
     public var sessionCount: Int { sessions.withLockedValue { $0.count } }
+
+    /// Open sessions by their current transport (read now; for metrics).
+    public func sessionsByTransport() -> [EngineTransport: Int] {
+        let open = sessions.withLockedValue { Array($0.values) }
+        var counts: [EngineTransport: Int] = [.polling: 0, .websocket: 0]
+        for session in open { if let transport = session.transport { counts[transport, default: 0] += 1 } }
+        return counts
+    }
 
     public func session(id: String) -> EngineSession? {
         sessions.withLockedValue { $0[id] }
@@ -68,7 +78,7 @@ public final class EngineServer: Sendable {
         admission.reservation.adopt()
         let reservation = admission.reservation
         let session = EngineSession(
-            id: SessionID.make(),
+            id: configuration.generateID?(request) ?? SessionID.make(),
             request: request,
             attachments: admission.attachments,
             identity: admission.identity,
@@ -76,6 +86,7 @@ public final class EngineServer: Sendable {
             webSocket: webSocket,
             eventLoop: eventLoop,
             configuration: configuration,
+            statistics: statistics,
             onFinish: { [weak self] session, reason in
                 reservation.release()
                 self?.sessions.withLockedValue { _ = $0.removeValue(forKey: session.id) }
@@ -83,6 +94,7 @@ public final class EngineServer: Sendable {
             }
         )
         sessions.withLockedValue { $0[session.id] = session }
+        statistics.countOpened()
         logger.info("session opened", metadata: ["sid": "\(session.logID)", "transport": "\(transport.rawValue)", "remote": "\(request.remoteAddress?.description ?? "-")"])
         handlers.withLockedValue { $0.connection }?(session)
         return session
@@ -118,7 +130,10 @@ public final class EngineServer: Sendable {
     /// Decides a handshake (polling or WebSocket-first): refused while shutting down, for a foreign
     /// origin, by `allowRequest`, or over ``EngineConfiguration/sessionLimits``.
     func admit(_ request: EngineRequest) async -> Result<Admission, EngineError> {
-        if isShuttingDown { return .failure(.forbidden(message: "Server shutting down")) }
+        if isShuttingDown {
+            statistics.countRefusal(.shuttingDown)
+            return .failure(.forbidden(message: "Server shutting down"))
+        }
         if let refusal = refuseForeignOrigin(request) { return .failure(refusal) }
         var attachments: [String: String] = [:]
         var identity: String?
@@ -128,12 +143,14 @@ public final class EngineServer: Sendable {
                 attachments = granted
                 identity = grantedIdentity
             case .deny(let error):
+                statistics.countRefusal(.denied)
                 logger.info("handshake refused", metadata: ["code": "\(error.code)", "remote": "\(request.remoteAddress?.description ?? "-")"])
                 return .failure(error)
             }
         }
         let address = configuration.clientAddress?(request) ?? request.remoteAddress?.ipAddress
         if let refusal = quota.withLockedValue({ $0.reserve(address: address, identity: identity) }) {
+            statistics.countRefusal(refusal == .address ? .tooManyForAddress : .tooManyForIdentity)
             logger.info("handshake refused", metadata: ["reason": "\(refusal)", "remote": "\(address ?? "-")"])
             return .failure(refusal.error)
         }
@@ -154,6 +171,7 @@ public final class EngineServer: Sendable {
             granted = identity
         }
         guard granted == bound else {
+            statistics.countRefusal(.identity)
             logger.info("session request refused", metadata: ["sid": "\(session.logID)", "reason": "identity", "remote": "\(request.remoteAddress?.description ?? "-")"])
             return .forbidden()
         }
@@ -164,6 +182,7 @@ public final class EngineServer: Sendable {
         guard case .origins(let allowed) = configuration.cors, let origin = request.origin, !allowed.contains(origin),
             !request.isSameOrigin(origin)
         else { return nil }
+        statistics.countRefusal(.origin)
         logger.info("request refused", metadata: ["reason": "origin", "origin": "\(origin)", "remote": "\(request.remoteAddress?.description ?? "-")"])
         return .forbidden()
     }

@@ -26,6 +26,7 @@ public final class EngineSession: Sendable {
 
     public let eventLoop: any EventLoop
     private let configuration: EngineConfiguration
+    private let statistics: EngineStatistics
     private let runtime: NIOLockedValueBox<Runtime>
     private let onFinish: @Sendable (EngineSession, EngineCloseReason) -> Void
 
@@ -73,6 +74,7 @@ public final class EngineSession: Sendable {
         webSocket: WebSocketOutput?,
         eventLoop: any EventLoop,
         configuration: EngineConfiguration,
+        statistics: EngineStatistics = EngineStatistics(),
         onFinish: @escaping @Sendable (EngineSession, EngineCloseReason) -> Void
     ) {
         self.id = id
@@ -81,6 +83,7 @@ public final class EngineSession: Sendable {
         self.identity = identity
         self.eventLoop = eventLoop
         self.configuration = configuration
+        self.statistics = statistics
         self.onFinish = onFinish
         var runtime = Runtime(machine: EngineSessionStateMachine(transport: transport == .polling ? .polling : .websocket))
         runtime.webSocket = webSocket
@@ -106,6 +109,7 @@ public final class EngineSession: Sendable {
     /// cannot take them right now (no held poll, or a write still in flight).
     public func send(_ messages: [EngineMessage], volatile: Bool = false) {
         let packets = messages.map { EnginePacket(.message, $0) }
+        statistics.countSent(packets.count)
         run { $0.send(packets, volatile: volatile) }
     }
 
@@ -115,6 +119,7 @@ public final class EngineSession: Sendable {
 
     /// Sends messages encoded once for many sessions (see ``PreparedMessages``).
     public func send(_ prepared: PreparedMessages, volatile: Bool = false) {
+        statistics.countSent(prepared.packets.count)
         run { $0.send(prepared.packets, volatile: volatile) }
     }
 
@@ -206,7 +211,9 @@ public final class EngineSession: Sendable {
             run { $0.decodingFailed() }
             return
         }
+        let wasPolling = packet.type == .upgrade && transport == .polling
         run { $0.packetReceived(packet, via: .websocket) }
+        if wasPolling, transport == .websocket { statistics.countUpgrade() }
     }
 
     /// Attaches a WebSocket for the upgrade. False when the session cannot take one now.
@@ -340,6 +347,7 @@ public final class EngineSession: Sendable {
             guard let output = runtime.webSocket else { return [] }
             return [.closeChannel(output.channel)]
         case .deliver(let message):
+            statistics.countReceived()
             guard let handler = runtime.onMessage else {
                 runtime.early.append(message)
                 return []

@@ -46,6 +46,8 @@ public final class Socket: Sendable {
     public let namespace: Namespace
     public let handshake: Handshake
     let client: Client
+    /// The transport the connection uses now (nil once it closed).
+    public var transport: EngineTransport? { client.session.transport }
 
     private struct State {
         var handlers: [String: [EventHandler]] = [:]
