@@ -134,3 +134,14 @@ def test_logout_everywhere_ends_every_sign_in_of_the_user(api, sio):
         assert_error(me(api, access), 401, "UNAUTHORIZED")
         assert_error(refresh(api, refresh_token), 401, "UNAUTHORIZED")
     assert_error(api.post("/auth/logout?everywhere=true"), 401, "UNAUTHORIZED")
+
+
+@pytest.mark.parametrize("query", ["everywhere=yes", "everywhere=", "everywhere=TRUE", "everywhere=true&everywhere=true"])
+def test_logout_everywhere_takes_true_or_false_only(api, query):
+    """A value that is neither would otherwise be read as "this sign-in only", silently less than
+    what was asked; the sign-in is left as it was."""
+    user = new_user(api)
+    assert_error(api.post(f"/auth/logout?{query}", token=user.token), 400, "INVALID_INPUT")
+    assert me(api, user.token).status_code == 200
+    assert api.post("/auth/logout?everywhere=false", token=user.token).status_code == 204
+    assert_error(me(api, user.token), 401, "UNAUTHORIZED")

@@ -123,13 +123,20 @@ struct AuthRoutes: Sendable {
     /// Ends the sign-in of the request's access token (or of its refresh cookie); with
     /// `?everywhere=true`, every sign-in of its user.
     func logout(_ request: Request) async throws -> Response {
+        let everywhere: Bool
+        switch request.uri.queryParameters.getAll("everywhere") {
+        case []: everywhere = false
+        case ["true"]: everywhere = true
+        case ["false"]: everywhere = false
+        default: throw APIError.invalidInput("Query 'everywhere' must be true or false, once.")
+        }
         if let session = EngineRequest.cookie(Cookies.sessionID, in: request.headers), SessionToken.isWellFormed(session) {
             try? await sessions.delete(session)
             knownCookies.forget(session)
         }
         let token = await authenticator.verifiedToken(request.headers)
         var endedIDs: [String] = []
-        if request.uri.queryParameters["everywhere"] == "true" {
+        if everywhere {
             guard let token else { throw APIError.unauthorized }
             endedIDs = try await storage { try await signIns.endAll(userID: token.userID, now: Date()) }
             if let own = token.signInID, !endedIDs.contains(own) { endedIDs.append(own) }

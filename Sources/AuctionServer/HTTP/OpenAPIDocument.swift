@@ -101,7 +101,7 @@ enum OpenAPIDocument {
             summary: "End the request's sign-in on every instance (its access tokens are refused, its sockets disconnected) and clear the cookies.",
             security: [["bearerAuth": []], ["cookieAuth": []], ["refreshCookie": []], [:]],
             parameters: [
-                query("everywhere", "`true`: end every sign-in of the user (needs a valid access token); any other value: this sign-in only.", ["type": "string"]),
+                query("everywhere", "`true`: end every sign-in of the user (needs a valid access token); `false` or absent: this sign-in only.", ["type": "string", "enum": ["true", "false"]]),
             ],
             bodyless: true,
             responses: [
@@ -109,6 +109,7 @@ enum OpenAPIDocument {
                     "description": "Signed out; the cookies are cleared.",
                     "headers": ["Set-Cookie": header("Clears `access_token`, `session_id`, `refresh_token` and `signed_in`.", ["type": "string"], required: true)],
                 ],
+                "400": error("`everywhere` other than `true` or `false`, or given twice.", "INVALID_INPUT"),
                 "401": error("`everywhere=true` without a valid access token.", "UNAUTHORIZED"),
             ]
         )
