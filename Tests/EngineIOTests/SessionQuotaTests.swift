@@ -62,5 +62,8 @@ struct SessionQuotaTests {
         let id = SessionID.make()
         #expect(SessionID.redacted(id) == id.prefix(6) + "…")
         #expect(!SessionID.redacted(id).contains(id))
+        // An instance tag stays readable; the random part is cut as before.
+        #expect(SessionID.redacted("b7." + id) == "b7." + id.prefix(6) + "…")
+        #expect(SessionID.redacted("b7.abc") == "b7.…")
     }
 }

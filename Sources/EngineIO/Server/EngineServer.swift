@@ -198,9 +198,13 @@ public enum SessionID {
         return Base64.encode(bytes).replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
     }
 
-    /// The first characters only, for logs: enough to follow one session, too few to use it.
+    /// The first characters only, for logs: enough to follow one session, too few to use it. A
+    /// prefix up to a `.` (an instance tag, see ``EngineConfiguration/generateID``) is kept whole
+    /// and the six characters count from after it.
     public static func redacted(_ id: String) -> String {
-        id.count <= 6 ? "…" : id.prefix(6) + "…"
+        let tag = id.lastIndex(of: ".").map { id[...$0] } ?? ""
+        let random = id.dropFirst(tag.count)
+        return random.count <= 6 ? tag + "…" : tag + random.prefix(6) + "…"
     }
 }
 
