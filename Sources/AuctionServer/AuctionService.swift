@@ -51,6 +51,11 @@ public struct AuctionService: Sendable {
         engine.sessionLimits = SessionLimits(perAddress: configuration.maxConnectionsPerAddress, perIdentity: configuration.maxConnectionsPerUser)
         let proxies = configuration.trustedProxies
         engine.clientAddress = { proxies.clientAddress($0) }
+        if let tag = configuration.instanceID {
+            // The load balancer routes `sid=<tag>.…` to this instance (deploy/nginx); the random
+            // part is the whole default id, so the tag adds to it and takes nothing away.
+            engine.generateID = { _ in "\(tag).\(SessionID.make())" }
+        }
         var socketIO = SocketIOConfiguration(engine: engine)
         if let redis {
             socketIO.adapterFactory = { RedisAdapter(namespace: $0, redis: redis, logger: logger) }

@@ -55,3 +55,18 @@ private let database = "postgres://app:secret@127.0.0.1:5433/auction"
     let configuration = try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database, "CORS_ORIGINS": "https://a.example, https://b.example,"])
     #expect(configuration.corsOrigins == ["https://a.example", "https://b.example"])
 }
+
+@Test func instanceIDIsAShortLowercaseTag() throws {
+    #expect(try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database]).instanceID == nil)
+    #expect(try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database, "INSTANCE_ID": ""]).instanceID == nil)
+    #expect(try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database, "INSTANCE_ID": "a1"]).instanceID == "a1")
+    #expect(try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database, "INSTANCE_ID": "0123456789abcdef"]).instanceID == "0123456789abcdef")
+    for bad in ["A1", "a.b", "a-b", "a_b", "0123456789abcdefg", "é", " a"] {
+        do {
+            _ = try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database, "INSTANCE_ID": bad])
+            Issue.record("INSTANCE_ID=\(bad) was accepted")
+        } catch {
+            #expect("\(error)".hasPrefix("INSTANCE_ID must be"), "\(error)")
+        }
+    }
+}

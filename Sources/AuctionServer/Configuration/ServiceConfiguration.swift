@@ -38,6 +38,10 @@ public struct ServiceConfiguration: Sendable {
     public var maxConnectionsPerAddress = 1000
     /// Socket.IO connections open at once for one user (`MAX_CONNECTIONS_PER_USER`).
     public var maxConnectionsPerUser = 32
+    /// This instance's tag (`INSTANCE_ID`, `[a-z0-9]{1,16}`): when set, Engine.IO session ids are
+    /// `<tag>.<random>`, so a load balancer can send a session's requests to its instance by the
+    /// `sid` alone. Unset: plain random ids.
+    public var instanceID: String?
     /// Seconds start-up waits for PostgreSQL to accept connections (`DATABASE_WAIT`).
     public var databaseWait = 30
     /// Seconds a sign-in lives after its last refresh (`REFRESH_TOKEN_TTL`, 14 days).
@@ -86,6 +90,7 @@ public struct ServiceConfiguration: Sendable {
             usesDevelopmentSecret: development
         )
         configuration.trustedProxies = try TrustedProxies(parsing: environment["TRUSTED_PROXIES"] ?? "")
+        configuration.instanceID = try instanceTag(environment["INSTANCE_ID"])
         configuration.maxConnectionsPerAddress = try integer("MAX_CONNECTIONS_PER_ADDRESS", configuration.maxConnectionsPerAddress)
         configuration.maxConnectionsPerUser = try integer("MAX_CONNECTIONS_PER_USER", configuration.maxConnectionsPerUser)
         configuration.databaseWait = try integer("DATABASE_WAIT", configuration.databaseWait)
@@ -100,6 +105,17 @@ public struct ServiceConfiguration: Sendable {
             perSecond: try integer("BID_RATE", configuration.bidLimits.perSecond)
         )
         return configuration
+    }
+
+    /// `INSTANCE_ID`: lowercase letters and digits only, so the tag never needs escaping in a URL
+    /// or in the load balancer's pattern, and never contains the `.` that ends it in a session id.
+    static func instanceTag(_ raw: String?) throws -> String? {
+        guard let raw, !raw.isEmpty else { return nil }
+        let allowed = raw.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) }
+        guard allowed, raw.utf8.count <= 16 else {
+            throw ConfigurationError(description: "INSTANCE_ID must be 1 to 16 lowercase letters or digits (e.g. a, b or 3000), got '\(raw)'")
+        }
+        return raw
     }
 }
 
