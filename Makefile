@@ -8,7 +8,7 @@ VENV_PY := $(VENV)/bin/python
 BIN_DIR ?= .build/debug
 export BIN_DIR
 
-.PHONY: deps build run test compliance fuzz bench bench-protocol bench-service bench-herd bench-cluster clean
+.PHONY: deps build run run-observed test compliance fuzz bench bench-protocol bench-service bench-herd bench-cluster clean
 
 ## deps: install what the tests need (Debian packages as root, Python venv in .data/venv)
 deps:
@@ -21,6 +21,10 @@ build:
 ## run: deps, PostgreSQL (5433) and Redis (6380) under .data/, build, migrate, seed, instances on :3000 and :3001, nginx on :8080; Ctrl-C stops all
 run:
 	bash scripts/run.sh
+
+## run-observed: `make run` plus Debian's prometheus on 127.0.0.1:9090 scraping both instances every 5 s (installed when missing; data in .data/prometheus; Grafana dashboard deploy/grafana/auction.json)
+run-observed:
+	WITH_PROMETHEUS=1 bash scripts/run.sh
 
 ## test: deps, one debug build, Swift tests, then the outside-in suites (protocol, service, cluster, browser) and the compliance suites
 # A suite that needs a server we install (redis-server, nginx, chromium…) fails here instead of skipping.

@@ -12,6 +12,8 @@
 #   7. nginx                          Debian's nginx on 127.0.0.1:$LB_PORT, the sticky-session load
 #                                     balancer (deploy/nginx/auction.conf.template, rendered into
 #                                     .data/nginx by deploy/nginx/render-local.sh), in the foreground
+#   +  with WITH_PROMETHEUS=1 (`make run-observed`): Debian's prometheus on 127.0.0.1:$PROMETHEUS_PORT
+#      scraping every instance (scripts/prometheus.sh; config and data in $PROMETHEUS_DIR)
 #   8. prints the URL and the demo logins, then waits; Ctrl-C stops everything it started.
 #      If any child (an instance, Redis, nginx) exits, the rest is stopped too.
 #
@@ -20,6 +22,8 @@
 #   INSTANCE_PORTS ("3000 3001"), LB_PORT (8080), NGINX_DIR (.data/nginx),
 #   JWT_SECRET (default: a random one kept in .data/jwt-secret so logins survive restarts),
 #   SKIP_DEPS=1 (do not run install-deps.sh), BIN_DIR (.build/debug).
+#   WITH_PROMETHEUS=1 (also Prometheus; install-deps.sh then installs it), PROMETHEUS_PORT (9090),
+#   PROMETHEUS_DIR (.data/prometheus), SCRAPE_INTERVAL (5s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -86,6 +90,7 @@ cleanup() {
             wait "$pid" 2>/dev/null
         done
     fi
+    if [ -n "${PROMETHEUS_PID:-}" ]; then stop_child prometheus "$PROMETHEUS_PID" 10; fi
     if [ -n "$REDIS_PID" ]; then stop_child redis-server "$REDIS_PID" 10; fi
     if [ "$PG_STARTED" -eq 1 ]; then
         say "stopping PostgreSQL"
@@ -224,6 +229,22 @@ say "nginx on 127.0.0.1:$LB_PORT -> ${upstreams[*]} (config $NGINX_CONF)"
 NGINX_PID=$!
 wait_healthy "$LB_PORT" "$NGINX_PID"
 
+# --- Prometheus (make run-observed) ---------------------------------------------------
+if [ "${WITH_PROMETHEUS:-0}" = 1 ]; then
+    PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
+    port_in_use "$PROMETHEUS_PORT" && die "port $PROMETHEUS_PORT on 127.0.0.1 is already in use (set PROMETHEUS_PORT)"
+    targets=()
+    for port in $INSTANCE_PORTS; do targets+=("127.0.0.1:$port"); done
+    bash scripts/prometheus.sh "${PROMETHEUS_DIR:-.data/prometheus}" "127.0.0.1:$PROMETHEUS_PORT" "${targets[@]}" &
+    PROMETHEUS_PID=$!
+    deadline=$((SECONDS + 20))
+    until port_in_use "$PROMETHEUS_PORT"; do
+        kill -0 "$PROMETHEUS_PID" 2>/dev/null || die "prometheus exited during start-up"
+        [ "$SECONDS" -lt "$deadline" ] || die "prometheus did not listen on 127.0.0.1:$PROMETHEUS_PORT within 20 s"
+        sleep 0.2
+    done
+fi
+
 # --- 8. tell the user ------------------------------------------------------------------
 {
     echo
@@ -233,6 +254,9 @@ wait_healthy "$LB_PORT" "$NGINX_PID"
     echo "    alice@example.com (Alice)   bob@example.com (Bob)   carol@example.com (Carol)"
     echo "  PostgreSQL: $DATABASE_URL"
     echo "  Redis:      $REDIS_URL"
+    if [ -n "${PROMETHEUS_PID:-}" ]; then
+        echo "  Prometheus: http://127.0.0.1:$PROMETHEUS_PORT/   (dashboard: deploy/grafana/auction.json)"
+    fi
     echo "  Ctrl-C stops everything started here."
     echo
 } >&2
@@ -240,6 +264,7 @@ wait_healthy "$LB_PORT" "$NGINX_PID"
 # Until Ctrl-C, or until a child dies (then everything else is stopped too).
 CHILDREN=("${INSTANCE_PIDS[@]}" "$NGINX_PID")
 [ -n "$REDIS_PID" ] && CHILDREN+=("$REDIS_PID")
+[ -n "${PROMETHEUS_PID:-}" ] && CHILDREN+=("$PROMETHEUS_PID")
 set +e
 wait -n "${CHILDREN[@]}"
 status=$?
@@ -249,6 +274,7 @@ for pid in "${CHILDREN[@]}"; do
     case "$pid" in
         "$NGINX_PID") say "nginx exited (status $status); stopping the rest" ;;
         "$REDIS_PID") say "redis-server exited (status $status); stopping the rest" ;;
+        "${PROMETHEUS_PID:-}") say "prometheus exited (status $status); stopping the rest" ;;
         *) say "an auction instance ($pid) exited with status $status; stopping the rest" ;;
     esac
 done
