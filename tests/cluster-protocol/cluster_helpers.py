@@ -1,19 +1,17 @@
-"""Helpers for the cluster-protocol suite: a throwaway Redis (scripts/redis.sh), two
-`socketio-demo-server` instances joined through the Redis adapter, recording
-python-socketio clients, a raw RESP connection to Redis, and a tiny msgpack
-codec (notepack.io's smallest-format rules, wire spec §2.2).
+"""Helpers for the cluster-protocol suite: a throwaway Redis and two `socketio-demo-server`
+instances joined through the Redis adapter (the processes of tests/support's servers, with what
+this suite adds), recording python-socketio clients, a raw RESP connection to Redis, and a tiny
+msgpack codec (notepack.io's smallest-format rules, wire spec §2.2).
 
 Every wait here is bounded; nothing blocks forever."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -22,12 +20,11 @@ from pathlib import Path
 
 import socketio
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "outside-in"))
-from handlers_in_flight import HandlersInFlight  # noqa: E402  (shared with the outside-in suite)
+from support import servers
+from support.checkout import REPO_ROOT, demo_server_binary
+from support.handlers_in_flight import HandlersInFlight
+from support.waiting import WAIT
 
-REDIS_SH = REPO_ROOT / "scripts" / "redis.sh"
-WAIT = 5.0    # default seconds for any single expected event
 FLUSH_EVENT = "flush-marker"  # the marker broadcast of flush()
 
 # Adapter channels for namespace "/" with the default key (wire spec §1).
@@ -38,39 +35,6 @@ RESPONSE_CHANNEL = "socket.io-response#/#"
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def wait_until(predicate, timeout: float = WAIT, interval: float = 0.05, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message} (last value {last!r})")
-        time.sleep(interval)
-
-
-def demo_server_binary() -> Path:
-    bin_dir = Path(os.environ.get("BIN_DIR", ".build/debug"))
-    if not bin_dir.is_absolute():
-        bin_dir = REPO_ROOT / bin_dir
-    return bin_dir / "socketio-demo-server"
 
 
 def ensure_demo_server_built(timeout: float = 1800.0) -> Path:
@@ -98,42 +62,11 @@ def ensure_demo_server_built(timeout: float = 1800.0) -> Path:
 # Redis (scripts/redis.sh)
 
 
-class RedisServer:
-    """A throwaway redis-server on 127.0.0.1:port, run by scripts/redis.sh."""
+class RedisServer(servers.RedisServer):
+    """The module's throwaway Redis, with the adapter's view of it (PUBSUB NUMSUB, PUBLISH)."""
 
-    def __init__(self, directory: Path, port: int | None = None):
-        self.dir = directory
-        self.port = port or free_port()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def _script(self, *args: str, timeout: float = 30.0) -> str:
-        done = subprocess.run(["bash", str(REDIS_SH), *args], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout)
-        if done.returncode != 0:
-            raise RuntimeError(f"scripts/redis.sh {' '.join(args)} failed with {done.returncode}:\n"
-                               f"{done.stdout.decode(errors='replace')}{done.stderr.decode(errors='replace')}")
-        return done.stdout.decode().strip()
-
-    def start(self) -> str:
-        url = self._script("start", str(self.dir), str(self.port))
-        assert url == self.url, f"scripts/redis.sh start printed {url!r}, expected {self.url!r}"
-        return url
-
-    def stop(self) -> None:
-        self._script("stop", str(self.dir))
-
-    def running(self) -> bool:
-        return subprocess.run(["bash", str(REDIS_SH), "status", str(self.dir)], stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=10).returncode == 0
-
-    def cli(self, *args: str, timeout: float = 5.0) -> str:
-        done = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *args],
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
-        assert done.returncode == 0, (args, done.stdout, done.stderr)
-        return done.stdout.decode().strip()
+    script_timeout = 30.0
+    cli_timeout = 5.0
 
     def numsub(self, channel: str = REQUEST_CHANNEL) -> int:
         with RawRedis(self.port) as r:
@@ -143,13 +76,6 @@ class RedisServer:
     def publish(self, channel: str, payload: bytes) -> int:
         with RawRedis(self.port) as r:
             return r.command("PUBLISH", channel, payload)
-
-    def log_text(self, limit: int = 8000) -> str:
-        try:
-            text = (self.dir / "redis.log").read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return text if len(text) <= limit else "...(truncated)...\n" + text[-limit:]
 
 
 class RedisError(Exception):
@@ -490,47 +416,17 @@ def _map(mv, pos, n):
 # demo server processes
 
 
-class DemoServer:
+class DemoServer(servers.DemoServer):
     """One `socketio-demo-server --redis URL --name NAME` process on a free loopback port."""
 
+    stop_timeout = 10.0
+
     def __init__(self, name: str, redis_url: str, log_path: Path, extra_args: list[str] | None = None):
+        super().__init__(["--redis", redis_url, "--name", name, *(extra_args or [])], log_path,
+                         label=f"demo server {name}")
         self.name = name
         self.redis_url = redis_url
-        self.log_path = log_path
-        self.extra_args = list(extra_args or [])
-        self.port: int | None = None
-        self.proc: subprocess.Popen | None = None
         self.killed = False  # killed on purpose by a test
-        self._log = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        binary = demo_server_binary()
-        self.port = free_port()
-        cmd = [str(binary), "--port", str(self.port), "--redis", self.redis_url, "--name", self.name,
-               *self.extra_args]
-        self._log = open(self.log_path, "ab")
-        self._log.write(("$ " + " ".join(cmd) + "\n").encode())
-        self._log.flush()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"demo server {self.name} exited with {self.proc.returncode} before "
-                                   f"listening:\n{self.log_text()}")
-            if port_open(self.port):
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"demo server {self.name} did not open port {self.port} within {timeout}s:\n"
-                           f"{self.log_text()}")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def kill(self) -> None:
         """SIGKILL, then reap (bounded)."""
@@ -541,27 +437,8 @@ class DemoServer:
 
     def stop(self) -> int | None:
         """Stops the process; returns its exit code if it had exited by itself (not killed by a test)."""
-        early = None
-        if self.proc is not None:
-            early = self.proc.poll()
-            if early is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=5)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        early = super().stop()
         return None if self.killed else early
-
-    def log_text(self, limit: int = 20000) -> str:
-        try:
-            text = self.log_path.read_bytes().decode("utf-8", "replace")
-        except OSError:
-            return "(no log)"
-        return text if len(text) <= limit else "...(truncated)...\n" + text[-limit:]
 
 
 class Cluster:

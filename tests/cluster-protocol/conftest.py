@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_helpers import (Client, Cluster, DemoServer, RedisServer, ensure_demo_server_built,
-                             wait_until)
+from cluster_helpers import Client, Cluster, DemoServer, RedisServer, ensure_demo_server_built
+from support.waiting import wait_until
 
 _clusters: list[Cluster] = []
 MEASUREMENTS: list[str] = []  # lines for the terminal summary (recovery times and such)
@@ -54,7 +54,7 @@ def cluster(request, demo_binary, tmp_path_factory):
         _clusters.remove(c)
         early = {s.name: s.stop() for s in (one, two)}
         try:
-            redis.stop()
+            redis.stop(check=True)
         except RuntimeError as exc:
             print(exc)
         exited = {name: code for name, code in early.items() if code is not None}

@@ -9,7 +9,8 @@ import signal
 import threading
 import time
 
-from cluster_helpers import REQUEST_CHANNEL, Subscriber, assert_cross_broadcast, flush, unique, wait_until
+from cluster_helpers import REQUEST_CHANNEL, Subscriber, assert_cross_broadcast, flush, unique
+from support.waiting import wait_until
 
 REQUESTS_TIMEOUT = 5.0
 ACK_TIMEOUT = 2.0

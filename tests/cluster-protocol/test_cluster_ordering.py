@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 
-from cluster_helpers import BROADCAST_CHANNEL, REQUEST_CHANNEL, RawRedis, flush, packb, unique, wait_until
+from cluster_helpers import BROADCAST_CHANNEL, REQUEST_CHANNEL, RawRedis, flush, packb, unique
+from support.waiting import wait_until
 
 BURST = 100
 

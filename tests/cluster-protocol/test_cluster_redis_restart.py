@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from cluster_helpers import assert_serving, flush, port_open, unique, wait_until
+from cluster_helpers import assert_serving, flush, unique
+from support.loopback import port_open
+from support.waiting import wait_until
 
 RECOVERY_LIMIT = 3.0   # seconds from Redis answering PING again to cross-instance broadcasts
 MIN_OUTAGE = 2.0       # long enough for the reconnect backoff to reach its maximum
@@ -86,7 +88,7 @@ def test_outage_keeps_local_service_and_cluster_recovers(cluster, clients, measu
     if how == "SIGKILL":
         kill_redis(cluster)
     else:
-        cluster.redis.stop()
+        cluster.redis.stop(check=True)
     assert not port_open(cluster.redis.port)
 
     check_local_service((a1, a2), "one")

@@ -3,7 +3,8 @@ socketsJoin/socketsLeave/disconnectSockets on sockets of the other instance."""
 
 from __future__ import annotations
 
-from cluster_helpers import flush, unique, wait_until
+from cluster_helpers import flush, unique
+from support.waiting import wait_until
 
 
 def by_id(entries):

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from cluster_helpers import (BROADCAST_CHANNEL, REQUEST_CHANNEL, RESPONSE_CHANNEL, Client, Subscriber,
-                             answers_before_marker, flush, packb, unique, unpackb, wait_until)
+                             answers_before_marker, flush, packb, unique, unpackb)
+from support.waiting import wait_until
 
 # §4.5 Example A: io.to("room1").emit("chat", "hi", 42) from a Node server with uid "Ab3xY_".
 EXAMPLE_A = bytes.fromhex(
