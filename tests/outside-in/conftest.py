@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from sio_helpers import Client, DemoServer
+from sio_helpers import Client
+from support.servers import DemoServer
 
 _servers: list[DemoServer] = []
 

@@ -1,119 +1,23 @@
-"""Shared helpers for the outside-in suite: a demo-server process, a recording
-python-socketio client, and raw Engine.IO access over HTTP and WebSocket.
+"""Helpers of the outside-in suite: a recording python-socketio client and raw Engine.IO access
+over HTTP and WebSocket. The demo-server process and the waits are tests/support's.
 
 Every wait here is bounded; nothing blocks forever."""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import threading
 import time
 import urllib.parse
 import uuid
-from pathlib import Path
 
 import requests
 import socketio
 import websocket
 
-from handlers_in_flight import HandlersInFlight
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-WAIT = 5.0  # default seconds for any single expected event
-
-
-def demo_server_binary() -> Path:
-    bin_dir = Path(os.environ.get("BIN_DIR", ".build/debug"))
-    if not bin_dir.is_absolute():
-        bin_dir = REPO_ROOT / bin_dir
-    return bin_dir / "socketio-demo-server"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-class DemoServer:
-    """One `socketio-demo-server` process on a free loopback port."""
-
-    def __init__(self, args: list[str], log_path: Path):
-        self.args = list(args)
-        self.log_path = log_path
-        self.port: int | None = None
-        self.proc: subprocess.Popen | None = None
-        self._log = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        binary = demo_server_binary()
-        if not binary.exists():
-            raise RuntimeError(
-                f"{binary} does not exist: build it first (make build / swift build --build-tests)")
-        self.port = free_port()
-        cmd = [str(binary), "--port", str(self.port), *self.args]
-        self._log = open(self.log_path, "wb")
-        self._log.write(("$ " + " ".join(cmd) + "\n").encode())
-        self._log.flush()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"demo server exited with {self.proc.returncode} before listening:\n{self.log_text()}")
-            if port_open(self.port):
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"demo server did not open port {self.port} within {timeout}s:\n{self.log_text()}")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> int | None:
-        """Stops the process; returns its exit code if it had already exited by itself."""
-        early = None
-        if self.proc is not None:
-            early = self.proc.poll()
-            if early is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=5)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        return early
-
-    def log_text(self, limit: int = 20000) -> str:
-        try:
-            data = self.log_path.read_bytes()
-        except OSError:
-            return "(no log)"
-        text = data.decode("utf-8", "replace")
-        return text if len(text) <= limit else "...(truncated)...\n" + text[-limit:]
+from support.handlers_in_flight import HandlersInFlight
+from support.servers import DemoServer
+from support.waiting import WAIT
 
 
 # ---------------------------------------------------------------------------
@@ -237,15 +141,6 @@ class Client:
                 self.sio.disconnect()
         except Exception:  # noqa: BLE001 - teardown must not mask the test result
             pass
-
-
-def wait_until(predicate, timeout: float = WAIT, interval: float = 0.02, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
 def assert_still_serving(server: DemoServer):

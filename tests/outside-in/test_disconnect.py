@@ -7,8 +7,8 @@ import pytest
 import requests
 import socketio
 
-from sio_helpers import (WAIT, assert_eio_error, assert_still_serving, eio_url, wait_until, ws_recv_text,
-                         ws_socketio_connect)
+from sio_helpers import WAIT, assert_eio_error, assert_still_serving, eio_url, ws_recv_text, ws_socketio_connect
+from support.waiting import wait_until
 
 TRANSPORTS = ["polling", "websocket"]
 SERVER_DISCONNECT = socketio.Client.reason.SERVER_DISCONNECT

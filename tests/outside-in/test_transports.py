@@ -6,7 +6,8 @@ import socket
 import pytest
 
 from raw_upgrade import KNOWN_GAP_REASON, KnownGap307, read_response, upgrade
-from sio_helpers import WAIT, wait_until
+from sio_helpers import WAIT
+from support.waiting import wait_until
 
 
 def test_polling_only(clients):
