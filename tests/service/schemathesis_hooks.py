@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import schemathesis
 
-from service_helpers import now_utc, rfc3339
+from support.rest import now_utc, rfc3339
 
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import uuid
 
-from service_helpers import herd, new_item, new_user, parse_time
+from service_helpers import new_item, new_user, parse_time
+from support.bidding import assert_one_winner, herd
 
 TABS = 12
 
@@ -22,17 +23,11 @@ def test_a_herd_at_the_same_price_has_one_winner_and_the_rest_learn_the_new_mini
     item = new_item(api, seller, starting=500, increment=25)
     clients, _ = tabs(api, sio, item["id"])
     answers = herd([c for c, _ in clients], lambda _i, c: c.bid(item["id"], 500, timeout=20))
-    assert all(isinstance(a, dict) for a in answers), answers
-    winners = [a for a in answers if a["ok"]]
-    assert len(winners) == 1, answers
-    for a in answers:
-        if not a["ok"]:
-            assert a["error"]["code"] == "BID_TOO_LOW", a
-            assert "525" in a["error"]["message"], a
+    winner = assert_one_winner(answers, 525)
     stored = api.get(f"/items/{item['id']}/bids").json()
-    assert [b["id"] for b in stored] == [winners[0]["bid"]["id"]]
+    assert [b["id"] for b in stored] == [winner["id"]]
     for c, _ in clients:
-        assert c.wait_bid(winners[0]["bid"]["id"]), "a tab missed the winning bid"
+        assert c.wait_bid(winner["id"]), "a tab missed the winning bid"
         assert len(c.bid_events()) == 1
 
 

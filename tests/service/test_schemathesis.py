@@ -98,7 +98,7 @@ def test_schemathesis_finds_no_failure(api, stack, tmp_path, capsys):
 
     started = time.monotonic()
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH")]))}
     out = subprocess.run(schemathesis_command(stack.url, tmp_path / "openapi.json", config, report_dir), capture_output=True, text=True,
                          timeout=RUN_SECONDS, cwd=tmp_path, env=env)
     seconds = time.monotonic() - started
