@@ -8,9 +8,11 @@
 #   4. swift build --product auction  one debug build
 #   5. auction migrate, auction seed  schema and demo data (both idempotent)
 #   6. auction serve                  one instance per port in $INSTANCE_PORTS (3000 and 3001), all
-#                                     with the same DATABASE_URL, REDIS_URL and JWT_SECRET
-#   7. nginx                          Debian's nginx on 127.0.0.1:$LB_PORT, the sticky-session load
-#                                     balancer (deploy/nginx/auction.conf.template, rendered into
+#                                     with the same DATABASE_URL, REDIS_URL and JWT_SECRET, each
+#                                     with INSTANCE_ID = its port (sids `3000.…`, `3001.…`)
+#   7. nginx                          Debian's nginx on 127.0.0.1:$LB_PORT, the load balancer that
+#                                     keeps each session on its instance by the sid's tag
+#                                     (deploy/nginx/auction.conf.template, rendered into
 #                                     .data/nginx by deploy/nginx/render-local.sh), in the foreground
 #   +  with WITH_PROMETHEUS=1 (`make run-observed`): Debian's prometheus on 127.0.0.1:$PROMETHEUS_PORT
 #      scraping every instance (scripts/prometheus.sh; config and data in $PROMETHEUS_DIR)
@@ -212,7 +214,8 @@ wait_healthy() {     # wait_healthy PORT PID
     die "port $port did not answer /healthz within ${READY_TIMEOUT} s"
 }
 
-for port in $INSTANCE_PORTS; do start_instance "$port"; done
+# The port is the tag: unique by construction, and what nginx's routes and the sids then name.
+for port in $INSTANCE_PORTS; do start_instance "$port" INSTANCE_ID="$port"; done
 i=0
 for port in $INSTANCE_PORTS; do
     wait_healthy "$port" "${INSTANCE_PIDS[$i]}"
@@ -221,7 +224,7 @@ done
 
 # --- 7. the load balancer --------------------------------------------------------------
 upstreams=()
-for port in $INSTANCE_PORTS; do upstreams+=("127.0.0.1:$port"); done
+for port in $INSTANCE_PORTS; do upstreams+=("$port=127.0.0.1:$port"); done
 NGINX_CONF=$(bash deploy/nginx/render-local.sh "$NGINX_DIR" "127.0.0.1:$LB_PORT" "${upstreams[@]}")
 "$NGINX" -t -q -p "$(dirname "$NGINX_CONF")/" -c "$NGINX_CONF" || die "nginx rejected $NGINX_CONF"
 say "nginx on 127.0.0.1:$LB_PORT -> ${upstreams[*]} (config $NGINX_CONF)"
@@ -248,7 +251,7 @@ fi
 # --- 8. tell the user ------------------------------------------------------------------
 {
     echo
-    echo "  Auction is running. Open:  http://127.0.0.1:$LB_PORT/   (nginx, sticky per client address)"
+    echo "  Auction is running. Open:  http://127.0.0.1:$LB_PORT/   (nginx, sticky per session)"
     for port in $INSTANCE_PORTS; do echo "    instance: http://127.0.0.1:$port/"; done
     echo "  Demo logins (password password123):"
     echo "    alice@example.com (Alice)   bob@example.com (Bob)   carol@example.com (Carol)"

@@ -28,7 +28,7 @@ public struct AuctionService: Sendable {
         let database = Database(url: configuration.databaseURL, logger: logger)
         let users = UserRepository(database: database, logger: logger)
         let items = ItemRepository(database: database, logger: logger)
-        let redis = try configuration.redisURL.map { try RedisClient(url: RedisURL($0), logger: logger) }
+        let redis = try configuration.redisURL.map { try RedisClient(url: RedisURL($0), tls: configuration.redisTLS, logger: logger) }
         let serviceMetrics = ServiceMetrics(registry: metrics, database: database, redis: redis)
         let ledger = BidLedger(database: database, logger: logger, onBatch: { serviceMetrics.bidTransaction.record($0) })
         let tokens = await AccessTokens(secret: configuration.jwtSecret, lifetime: TimeInterval(configuration.accessTokenTTL))
@@ -96,8 +96,13 @@ public struct AuctionService: Sendable {
         web.register(on: router)
         ItemRoutes(items: items, authenticator: authenticator, web: web).register(on: router)
         var redisReachable: (@Sendable () async -> Bool)?
-        if let redis { redisReachable = { await redis.ping() } }
-        HealthRoutes(database: database, redisReachable: redisReachable, metrics: serviceMetrics).register(on: router)
+        var redisFailure: (@Sendable () -> String?)?
+        if let redis {
+            // Both connections: a subscriber that cannot subscribe is as bad as no Redis.
+            redisReachable = { redis.isHealthy ? await redis.ping() : false }
+            redisFailure = { redis.lastFailure?.explanation }
+        }
+        HealthRoutes(database: database, redisReachable: redisReachable, redisFailure: redisFailure, metrics: serviceMetrics).register(on: router)
         OpenAPIRoutes.register(on: router)
         // Last: it answers the methods the routes above do not have.
         MethodNotAllowedRoutes.register(on: router)

@@ -41,4 +41,11 @@ public enum RedisError: Error, Sendable, Equatable {
     /// The bytes from Redis are not RESP.
     case protocolError(String)
     case invalidURL(String)
+    /// The connection could not be made (refused, no route, timed out).
+    case unreachable(String)
+    /// Redis refused the user or password (`AUTH`), or demands one that was not given.
+    case authenticationFailed(String)
+    /// The TLS handshake failed (an unknown CA, a name or address the certificate does not
+    /// cover), or the TLS files could not be read.
+    case tls(String)
 }

@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -10,7 +11,10 @@ import Synchronization
 /// channel and pattern subscribed so far is subscribed again, before messages are expected.
 ///
 /// Run it as a service (`run()`); commands fail fast with ``RedisError/notConnected`` while
-/// Redis is away, and ``isHealthy`` says whether both connections are up.
+/// Redis is away, and ``isHealthy`` says whether both connections are up, ``lastFailure`` why
+/// not. Every connection is prepared the same way before it is used: the TLS handshake
+/// (`rediss://`), `AUTH` when the URL has a password (`AUTH user password` with a user), `PING`,
+/// then `SELECT` (commands) or the subscriptions (subscriber) — so a reconnect sends AUTH again.
 public final class RedisClient: Service, Sendable {
     public typealias MessageHandler = @Sendable (RedisPubSubMessage) -> Void
 
@@ -28,6 +32,7 @@ public final class RedisClient: Service, Sendable {
         var handlers: [MessageHandler] = []
         var resubscribed: [@Sendable () -> Void] = []
         var stopped = false
+        var lastFailure: RedisError?
     }
 
     private let state = NIOLockedValueBox(State())
@@ -35,10 +40,20 @@ public final class RedisClient: Service, Sendable {
     /// Counts for metrics.
     public let statistics = RedisStatistics()
 
-    public init(url: RedisURL, logger: Logger) {
+    /// The TLS context of `rediss://`, or why there is none (every connection then fails with it).
+    private let tlsContext: Result<NIOSSLContext, RedisError>?
+
+    public init(url: RedisURL, tls: RedisTLS = RedisTLS(), logger: Logger) {
         self.url = url
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.tlsContext = url.usesTLS ? Result { () throws(RedisError) in try tls.makeContext() } : nil
+    }
+
+    /// Why the last attempt to connect failed, while a connection is down (nil once both are up):
+    /// a refused password or a failed TLS handshake, told apart from an unreachable server.
+    public var lastFailure: RedisError? {
+        state.withLockedValue { $0.lastFailure }
     }
 
     // MARK: Health
@@ -162,21 +177,27 @@ public final class RedisClient: Service, Sendable {
         let role = subscriber ? "subscriber" : "command"
         var backoff: Duration = .milliseconds(50)
         var wasDown = false
+        var loggedFailure: RedisError?
         // Cancelled (its service group gave up on a graceful end), the loop must end too: a
         // cancelled sleep returns at once, and retrying without it would spin on a CPU.
         while !isStopped, !Task.isCancelled {
             do {
                 let dispatch: MessageHandler = { [weak self] message in self?.dispatch(message) }
                 let handlers: MessageHandler? = subscriber ? dispatch : nil
-                let connection = try await RedisConnection.connect(host: url.host, port: url.port, group: group, onMessage: handlers)
-                if subscriber {
-                    try await resubscribe(on: connection)
-                } else if url.database != 0 {
-                    _ = try await connection.send(Self.arguments("SELECT", String(url.database)))
+                let connection = try await RedisConnection.connect(
+                    host: url.host, port: url.port, group: group, tls: try tlsContext?.get(), onMessage: handlers
+                )
+                do {
+                    try await prepare(connection, subscriber: subscriber)
+                } catch {
+                    connection.close()
+                    throw error
                 }
                 state.withLockedValue { state in
                     if subscriber { state.subscriber = connection } else { state.command = connection }
+                    if state.command != nil, state.subscriber != nil { state.lastFailure = nil }
                 }
+                loggedFailure = nil
                 if isStopped { connection.close() }
                 if wasDown {
                     statistics.reconnects.add(1, ordering: .relaxed)
@@ -193,7 +214,19 @@ public final class RedisClient: Service, Sendable {
                 }
                 if !isStopped { logger.warning("redis connection lost", metadata: ["connection": "\(role)"]) }
             } catch {
-                if !wasDown { logger.warning("redis unreachable", metadata: ["connection": "\(role)", "error": "\(error)"]) }
+                let failure = Self.failure(error)
+                state.withLockedValue { $0.lastFailure = failure }
+                // Each new cause is logged once: a refused password is an error an operator must
+                // fix, not something to retry quietly.
+                if loggedFailure != failure {
+                    loggedFailure = failure
+                    switch failure {
+                    case .authenticationFailed, .tls:
+                        logger.error("redis refused the connection", metadata: ["connection": "\(role)", "error": "\(failure.explanation)"])
+                    default:
+                        logger.warning("redis unreachable", metadata: ["connection": "\(role)", "error": "\(error)"])
+                    }
+                }
             }
             wasDown = true
             if isStopped { break }
@@ -203,6 +236,38 @@ public final class RedisClient: Service, Sendable {
                 break
             }
             backoff = min(backoff * 2, Self.maximumBackoff)
+        }
+    }
+
+    /// AUTH, PING, then SELECT or the subscriptions.
+    private func prepare(_ connection: RedisConnection, subscriber: Bool) async throws {
+        if let password = url.password {
+            let arguments = url.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
+            do {
+                _ = try await connection.send(arguments.map { Array($0.utf8) })
+            } catch RedisError.server(let message) {
+                throw RedisError.authenticationFailed(message)
+            }
+        }
+        do {
+            _ = try await connection.send(Self.arguments("PING"))
+        } catch RedisError.server(let message) where message.hasPrefix("NOAUTH") {
+            throw RedisError.authenticationFailed(message)
+        }
+        if subscriber {
+            try await resubscribe(on: connection)
+        } else if url.database != 0 {
+            _ = try await connection.send(Self.arguments("SELECT", String(url.database)))
+        }
+    }
+
+    /// A connection attempt's error as what an operator should be told.
+    static func failure(_ error: any Error) -> RedisError {
+        switch error {
+        case let error as RedisError: return error
+        case let error as NIOSSLError: return .tls("\(error)")
+        case let error as BoringSSLError: return .tls("\(error)")
+        default: return .unreachable("\(error)")
         }
     }
 
@@ -250,4 +315,21 @@ public final class RedisStatistics: Sendable {
     public let publishFailures = Atomic<Int>(0)
     /// Pub/sub messages received on subscribed channels and patterns.
     public let messagesReceived = Atomic<Int>(0)
+}
+
+extension RedisError {
+    /// One line for logs, `/readyz` and start-up errors.
+    public var explanation: String {
+        switch self {
+        case .notConnected: "not connected"
+        case .connectionClosed: "the connection closed"
+        case .timeout: "no answer in time"
+        case .unreachable(let message): "unreachable: \(message)"
+        case .server(let message): message
+        case .protocolError(let message): "not Redis's protocol: \(message)"
+        case .invalidURL(let message): message
+        case .authenticationFailed(let message): "the password was refused: \(message)"
+        case .tls(let message): "TLS failed: \(message)"
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// One TCP connection to Redis.
 final class RedisConnection: Sendable {
@@ -14,14 +15,21 @@ final class RedisConnection: Sendable {
         host: String,
         port: Int,
         group: any EventLoopGroup,
+        tls: NIOSSLContext? = nil,
         onMessage: (@Sendable (RedisPubSubMessage) -> Void)?
     ) async throws -> RedisConnection {
+        // SNI takes names only; for an address, NIOSSL checks the certificate's IP entries
+        // against the address connected to.
+        let serverName = host.isIPAddress ? nil : host
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(.seconds(1))
             .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
                     try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(onMessage: onMessage))
                 }
             }
@@ -61,5 +69,12 @@ final class RedisConnection: Sendable {
 
     func close() {
         channel.close(promise: nil)
+    }
+}
+
+extension String {
+    /// An IPv4 or IPv6 address literal rather than a name.
+    var isIPAddress: Bool {
+        (try? SocketAddress(ipAddress: self, port: 0)) != nil
     }
 }

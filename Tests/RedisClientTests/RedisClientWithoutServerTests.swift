@@ -37,6 +37,35 @@ struct RedisClientWithoutServerTests {
         #expect(throws: RedisError.self) { try RedisURL("redis://h/abc") }
     }
 
+    @Test func credentialsAndTLSComeFromTheURL() throws {
+        let plain = try RedisURL("redis://h:1")
+        #expect(plain.username == nil && plain.password == nil && !plain.usesTLS)
+        let password = try RedisURL("redis://:p%40ss%3Aword%20x@h:1/3")
+        #expect(password.username == nil && password.password == "p@ss:word x" && password.database == 3)
+        let acl = try RedisURL("rediss://auction:secret@redis.example:6380")
+        #expect(acl.username == "auction" && acl.password == "secret" && acl.usesTLS && acl.port == 6380)
+        #expect(try RedisURL("redis://[::1]:7000").host == "::1")
+        #expect(try RedisURL("redis://[::1]:7000").address == "[::1]:7000")
+        // A user needs a password; messages never carry the password.
+        #expect(throws: RedisError.self) { try RedisURL("redis://auction@h") }
+        do {
+            _ = try RedisURL("rediss//user:topsecret@h")
+            Issue.record("a URL without a scheme was accepted")
+        } catch {
+            #expect(!"\(error)".contains("topsecret"))
+        }
+    }
+
+    @Test func tlsFilesThatCannotBeReadAreNamed() {
+        do {
+            _ = try RedisTLS(caFile: "/nonexistent/ca.pem").makeContext()
+            Issue.record("a missing CA file was accepted")
+        } catch {
+            #expect("\(error)".contains("/nonexistent/ca.pem"))
+        }
+        #expect(throws: RedisError.self) { try RedisTLS(certificateFile: "/x/cert.pem").makeContext() }
+    }
+
     @Test func replyParsingHandlesEveryRESP2Type() throws {
         let reader = RESPReader()
         try reader.feed(ByteBuffer(string: "+OK\r\n-ERR bad\r\n:42\r\n$3\r\na\0b\r\n$-1\r\n*2\r\n:1\r\n*-1\r\n$5\r\nhel"))

@@ -1,35 +1,55 @@
 #!/usr/bin/env bash
 # Renders the load balancer's configuration for a local (non-root-paths) nginx:
 #
-#   deploy/nginx/render-local.sh DIR LISTEN INSTANCE...
+#   deploy/nginx/render-local.sh DIR LISTEN TAG=HOST:PORT...
 #       DIR       data dir: DIR/nginx.conf, DIR/auction.conf, DIR/nginx.pid, DIR/access.log,
 #                 DIR/error.log, DIR/tmp/* (nothing outside DIR is written)
 #       LISTEN    e.g. 127.0.0.1:8080
-#       INSTANCE  host:port of each `auction serve`, e.g. 127.0.0.1:3000 127.0.0.1:3001
+#       TAG=HOST:PORT  each `auction serve`: its INSTANCE_ID and address, e.g.
+#                 3000=127.0.0.1:3000 3001=127.0.0.1:3001 (sids `3000.…` go to the first)
 #   Prints the path of DIR/nginx.conf. Run it in the foreground with
 #       nginx -p DIR/ -c DIR/nginx.conf        (the file says `daemon off`)
 #   and stop it with SIGTERM (SIGQUIT: graceful, waits for open long polls).
 #
-# Used by scripts/run.sh (`make run`) and tests/cluster-service/; docker-compose.yml uses the
-# same deploy/nginx/auction.conf.template through the nginx image's template mechanism.
+# Used by scripts/run.sh (`make run`), tests/cluster-service/ and tests/browser/;
+# docker-compose.yml uses the same deploy/nginx/auction.conf.template through the nginx image's
+# template mechanism.
 set -euo pipefail
-[ $# -ge 3 ] || { echo "usage: $0 DIR LISTEN INSTANCE..." >&2; exit 2; }
+usage() { echo "usage: $0 DIR LISTEN TAG=HOST:PORT..." >&2; exit 2; }
+[ $# -ge 3 ] || usage
 HERE=$(cd "$(dirname "$0")" && pwd)
 DIR=$1
 LISTEN=$2
 shift 2
 
+upstreams=""
+session_upstreams=""
+session_routes=""
+seen=" "
+for instance in "$@"; do
+    tag=${instance%%=*}
+    address=${instance#*=}
+    # The same rule as the service's INSTANCE_ID, so the tag is safe in a regex and a name.
+    if [[ "$instance" != *=* || ! "$tag" =~ ^[a-z0-9]{1,16}$ || -z "$address" ]]; then
+        echo "$0: '$instance' is not TAG=HOST:PORT with TAG 1 to 16 of [a-z0-9] (the instance's INSTANCE_ID)" >&2
+        usage
+    fi
+    [[ "$seen" != *" $tag "* ]] || { echo "$0: tag '$tag' is given twice" >&2; exit 2; }
+    seen+="$tag "
+    upstreams+="server $address max_fails=1 fail_timeout=5s; "
+    session_upstreams+="upstream auction_instance_$tag { server $address; } "
+    session_routes+="\"~^$tag\\.\" auction_instance_$tag; "
+done
+
 mkdir -p "$DIR/tmp"
 DIR=$(cd "$DIR" && pwd)
 chmod 755 "$DIR"   # nginx workers (an unprivileged user when started as root) reach DIR/tmp
-upstreams=""
-for instance in "$@"; do
-    upstreams+="server $instance max_fails=1 fail_timeout=5s; "
-done
 
 template=$(<"$HERE/auction.conf.template")
 template=${template//'${AUCTION_LISTEN}'/$LISTEN}
 template=${template//'${AUCTION_UPSTREAMS}'/$upstreams}
+template=${template//'${AUCTION_SESSION_UPSTREAMS}'/$session_upstreams}
+template=${template//'${AUCTION_SESSION_ROUTES}'/$session_routes}
 printf '%s\n' "$template" >"$DIR/auction.conf"
 
 # As root the master switches its workers to an unprivileged user; they write only DIR/tmp.

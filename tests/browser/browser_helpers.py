@@ -110,7 +110,8 @@ class Instance:
         cmd = [str(binary), "serve", "--port", str(self.port)]
         self._log.write(("$ " + " ".join(cmd) + "\n").encode())
         self._log.flush()
-        env = dict(self.env, PORT=str(self.port))
+        # INSTANCE_ID = the port: the tag nginx routes this instance's sids (`<port>.…`) by.
+        env = dict(self.env, PORT=str(self.port), INSTANCE_ID=str(self.port))
         if self.proc is not None:
             self.restarted_at = time.monotonic()
         self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
@@ -192,7 +193,8 @@ class LoadBalancer:
         upstreams = [i.address for i in self.instances]
         script = REPO_ROOT / "deploy/nginx/render-local.sh"
         if script.exists():
-            out = subprocess.run(["bash", str(script), str(self.dir), listen, *upstreams],
+            tagged = [f"{i.port}={i.address}" for i in self.instances]
+            out = subprocess.run(["bash", str(script), str(self.dir), listen, *tagged],
                                  cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
             if out.returncode != 0:
                 raise RuntimeError(f"{script} failed ({out.returncode}):\n{out.stderr}{out.stdout}")

@@ -12,15 +12,25 @@ import pytest
 from browser_helpers import SioBidder, new_item, wait_until
 
 
-def stable_upstream(lb, instances) -> str:
-    """The one instance the balancer sends this host to, asked a few times over a second."""
-    addresses = {i.address for i in instances}
-    seen = []
-    for _ in range(4):
-        seen.append(lb.upstream_for_this_host())
-        time.sleep(0.3)
-    assert len(set(seen)) == 1 and seen[0] in addresses, f"the balancer's choice is not stable: {seen}"
-    return seen[0]
+# The sid of the page's newest Socket.IO polling request (the handshake is polling, and its
+# upgrade keeps the sid), from the page's resource timing entries.
+LAST_SID_JS = """
+const urls = performance.getEntriesByType("resource").map((e) => e.name)
+  .filter((u) => u.includes("/socket.io/") && u.includes("sid="));
+return urls.length ? new URL(urls[urls.length - 1]).searchParams.get("sid") : null;
+"""
+
+
+def tab_instance(stack, tab):
+    """The instance the tab's Socket.IO session lives on: the one its sid's tag names (each
+    instance's INSTANCE_ID is its port), which is where the balancer sends that session."""
+    sid = tab.driver.execute_script(LAST_SID_JS)
+    assert sid and "." in sid, f"no tagged sid in the page's requests: {sid!r}"
+    tag = sid.split(".", 1)[0]
+    for inst in stack.instances:
+        if str(inst.port) == tag:
+            return inst
+    raise AssertionError(f"sid {sid!r} names no instance ({[i.port for i in stack.instances]})")
 
 
 @pytest.mark.parametrize("how", ["sigkill", "sigterm"])
@@ -31,11 +41,12 @@ def test_tab_behind_the_balancer_survives_the_loss_of_its_instance(stack, both_i
 
     alice = profile("alice")
     alice.sign_in(lb.url, a)
-    victim = stack.instance_at(stable_upstream(lb, both_instances))
-    survivor = next(i for i in both_instances if i is not victim)
     tab = alice.open_tab(f"alice-balancer-{how}", f"{lb.url}/items/{item['id']}")
     tab.wait_live()
-    assert lb.upstream_for_this_host() == victim.address
+    tab.driver.execute_script("performance.setResourceTimingBufferSize(100000)")
+    # The balancer spreads sessions; the victim is whichever instance the tab's session is on.
+    victim = tab_instance(stack, tab)
+    survivor = next(i for i in both_instances if i is not victim)
 
     bidder = SioBidder(survivor.url, b, item["id"])
     try:
@@ -69,7 +80,7 @@ def test_tab_behind_the_balancer_survives_the_loss_of_its_instance(stack, both_i
         # Now on the survivor (the victim is gone): live bids keep coming, once each, both ways.
         if how == "sigterm":
             assert victim.wait_exit(20) == 0, "auction serve did not exit 0 on SIGTERM"
-        assert lb.upstream_for_this_host().endswith(survivor.address)
+        assert tab_instance(stack, tab) is survivor
         later = bidder.bid(1300)
         feed = tab.wait_feed(lambda f: len(f) == 4, message="a live bid after the reconnect")
         assert feed[0]["id"] == later["id"]

@@ -67,6 +67,11 @@ class Instance(Endpoint):
     def upstream(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def tag(self) -> str:
+        """Its INSTANCE_ID, the start of every sid it makes; the port, as `make run` does."""
+        return str(self.port)
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -184,7 +189,9 @@ class Cluster:
         cmd = [str(binary), "serve", "--port", str(inst.port)]
         inst._log.write(("$ " + " ".join(cmd) + "\n").encode())
         inst._log.flush()
-        inst.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=self.env(inst.port), stdin=subprocess.DEVNULL,
+        env = self.env(inst.port)
+        env["INSTANCE_ID"] = inst.tag   # what nginx routes its sessions' requests by
+        inst.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
                                      stdout=inst._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -226,7 +233,7 @@ class Cluster:
         if not os.path.exists(nginx):
             raise RuntimeError("nginx not found (Debian package nginx: bash scripts/install-deps.sh)")
         out = self._script(str(REPO_ROOT / "deploy/nginx/render-local.sh"), str(self.nginx_dir),
-                           f"127.0.0.1:{self.lb.port}", *[inst.upstream for inst in self.instances])
+                           f"127.0.0.1:{self.lb.port}", *[f"{inst.tag}={inst.upstream}" for inst in self.instances])
         conf = out.stdout.strip().splitlines()[-1]
         prefix = str(self.nginx_dir) + "/"
         test = subprocess.run([nginx, "-t", "-q", "-p", prefix, "-c", conf], capture_output=True, text=True, timeout=30)
@@ -274,17 +281,21 @@ class Cluster:
         except OSError:
             return []
 
-    def upstream_for(self, source_ip: str | None = None) -> Instance:
-        """The instance nginx sends this client address to (X-Upstream of a request through it)."""
-        with requests.Session() as s:
-            if source_ip:
-                s.mount("http://", SourceAddressAdapter(source_ip))
-            r = s.get(self.lb.url + "/healthz", timeout=5)
-        addr = r.headers.get("X-Upstream", "")
+    def instance_of_sid(self, sid: str) -> Instance:
+        """The instance that made this Engine.IO sid (its tag, `<tag>.<random>`), where nginx sends
+        the session's requests."""
+        tag = sid.split(".", 1)[0] if "." in sid else None
         for inst in self.instances:
-            if inst.upstream == addr:
+            if inst.tag == tag:
                 return inst
-        raise AssertionError(f"X-Upstream {addr!r} is not an instance ({[i.upstream for i in self.instances]})")
+        raise AssertionError(f"sid {sid!r} names no instance ({[i.tag for i in self.instances]})")
+
+    def instance_at(self, upstream: str) -> Instance:
+        """The instance nginx reports in X-Upstream (or the access log's up=)."""
+        for inst in self.instances:
+            if inst.upstream == upstream:
+                return inst
+        raise AssertionError(f"upstream {upstream!r} is not an instance ({[i.upstream for i in self.instances]})")
 
     # --- whole ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -376,7 +387,7 @@ class Tab:
 
     reconnect=True: python-socketio reconnects by itself; `auth` is then computed at every
     (re)connect as {"itemId": item, "lastBidId": the last bid id this tab has seen}.
-    source_ip: polling requests leave from that loopback address (nginx hashes on it)."""
+    source_ip: polling requests leave from that loopback address."""
 
     def __init__(self, endpoint: Endpoint, *, token: str, reconnect: bool = False, source_ip: str | None = None,
                  label: str = ""):
@@ -546,7 +557,7 @@ class Tab:
 
 
 def source_ips(prefix: str) -> Callable[[], str]:
-    """Distinct loopback addresses 127.<prefix>.x.y (login limits and nginx's hash use them)."""
+    """Distinct loopback addresses 127.<prefix>.x.y (per-address limits count them apart)."""
     counter = itertools.count(1)
 
     def next_ip() -> str:

@@ -1,8 +1,10 @@
 """200 HTTP long-polling clients (no WebSocket) through nginx for 30 s: the load balancer keeps
 every request of an Engine.IO session on the instance that made it, so no request meets
 "Session ID unknown" (HTTP 400, {"code":1}); every client stays connected and gets the bids
-placed meanwhile. The clients leave from 200 different loopback addresses, so nginx's
-per-address hash spreads them over both instances."""
+placed meanwhile. The clients leave from 200 different loopback addresses (the address plays no
+part in nginx's choice: each request goes to the instance its sid's tag names, see
+test_8_sticky_by_session.py for 200 clients from one address); the sessions spread over both
+instances."""
 
 from __future__ import annotations
 
@@ -151,11 +153,14 @@ def test_200_polling_clients_through_nginx_for_30_seconds(cluster, api, tab, one
     statuses = Counter(a.status for a in accesses)
     bad = [f"{a.method} {a.uri} -> {a.status} via {a.upstream}" for a in accesses if a.status >= 400]
     spread = Counter(next(iter(ups)) for ups in per_sid.values() if len(ups) == 1)
+    # ... and that instance is the one the sid's tag names.
+    misrouted = {sid: ups for sid, ups in per_sid.items() if ups != {cluster.instance_of_sid(sid).upstream}}
     print(f"polling: {len(accesses)} requests through nginx, statuses {dict(statuses)}, "
           f"{len(per_sid)} sessions per instance {dict(spread)}, client disconnects {result['disconnects']}")
     assert not split, f"{len(split)} sessions were spread over several instances: {list(split.items())[:3]}"
     assert not bad, f"{len(bad)} failed requests (400 = Session ID unknown): {bad[:10]}"
-    assert len(spread) == len(cluster.instances), f"the 200 addresses all went to one instance: {dict(spread)}"
+    assert not misrouted, f"{len(misrouted)} sessions reached another instance than their sid's: {list(misrouted.items())[:3]}"
+    assert len(spread) == len(cluster.instances), f"the 200 sessions all went to one instance: {dict(spread)}"
 
     # The clients' view: all 200 stayed connected for the whole window and got every bid once.
     assert result["disconnects"] == 0 and not result["disconnected"], (

@@ -2,7 +2,8 @@
 and bids on it once more).
 
 Clients on the other instance are unaffected: they keep bidding and keep receiving every bid,
-once, in order. Clients that reached the dead instance through nginx reconnect through nginx by
+once, in order. Clients that reached the dead instance through nginx (their requests go to the
+instance their sid names; nginx answers 502 for them once it is gone) reconnect through nginx by
 themselves (python-socketio's reconnection, `auth` = {itemId, lastBidId: the last bid it saw}),
 land on the survivor, and their new auction:state.recentBids holds every bid placed while they
 were away; with the live events before and after, they saw every stored bid exactly once."""
@@ -37,15 +38,22 @@ def test_sigkill_of_one_instance(cluster, api, tab):
     ben = new_user(api, name="Kill Ben")
     cat = new_user(api, name="Kill Cat")
 
-    # nginx hashes on the client address: everything from 127.0.0.1 goes to one instance.
-    doomed = cluster.upstream_for(None)
-    survivor = next(i for i in cluster.instances if i is not doomed)
-    print(f"doomed {doomed.name}, survivor {survivor.name}")
-
-    # Through nginx (so on the doomed instance), reconnecting by themselves.
-    lb_ws = tab(cluster.lb, token=cat.token, reconnect=True, label="cat@lb/websocket").connect(iid)
+    # Through nginx, reconnecting by themselves. nginx spreads handshakes over the instances
+    # (least connections first, so an open WebSocket-first connection pulls the next handshake to
+    # the other instance): the polling tab's instance, named by its sid, is the doomed one, and
+    # the WebSocket tab is reconnected until its sid names the same (a try or two).
     lb_poll = tab(cluster.lb, token=ann.token, reconnect=True, label="ann@lb/polling").connect(
         iid, transports=["polling"])
+    doomed = cluster.instance_of_sid(lb_poll.sio.eio.sid)
+    survivor = next(i for i in cluster.instances if i is not doomed)
+    print(f"doomed {doomed.name}, survivor {survivor.name}")
+    for attempt in range(6):
+        lb_ws = tab(cluster.lb, token=cat.token, reconnect=True, label="cat@lb/websocket").connect(iid)
+        if cluster.instance_of_sid(lb_ws.sio.eio.sid) is doomed:
+            break
+        lb_ws.close()
+    else:
+        raise AssertionError(f"6 WebSocket handshakes through nginx never reached {doomed.name}")
     # Directly on the survivor, and one directly on the doomed instance (it just goes away).
     s_ann = tab(survivor, token=ann.token, label="ann@survivor").connect(iid)
     s_ben = tab(survivor, token=ben.token, label="ben@survivor").connect(iid, transports=["polling"])
@@ -97,7 +105,7 @@ def test_sigkill_of_one_instance(cluster, api, tab):
         print(f"{t.label}: back {t.auth_times[-1] - killed_at:.1f} s after the kill")
         # It asked for what it missed, from the last bid it had seen.
         assert t.auth_calls[-1] == {"itemId": iid, "lastBidId": seen_before[t.label]}, t.auth_calls
-    assert cluster.upstream_for(None) is survivor
+        assert cluster.instance_of_sid(t.sio.eio.sid) is survivor, f"{t.label} is back on {t.sio.eio.sid}"
 
     # After: more bids, from the survivor and from a reconnected nginx client.
     after = [bid_from(s_ben), bid_from(lb_poll), bid_from(s_ann), bid_from(lb_ws)]

@@ -253,31 +253,6 @@ def test_malformed_redis_url(env, url):
     one_line_failure(run(auction_binary(), "serve", env=env), "REDIS_URL")
 
 
-@pytest.mark.parametrize("credentials", [":secret@", "auction:secret@", "auction@"])
-def test_redis_url_with_a_password_cannot_be_used_yet(env, stack, credentials):
-    stack.require_redis()
-    env["REDIS_URL"] = f"redis://{credentials}127.0.0.1:{stack.redis_port}"
-    line = one_line_failure(run(auction_binary(), "serve", env=env), "REDIS_URL has a user or password",
-                            "Redis AUTH is not implemented")
-    assert "secret" not in line, "the password must not be printed"
-
-
-def test_redis_that_demands_a_password(env, stack, tmp_path):
-    stack.require_redis()
-    port = free_port()
-    redis = subprocess.Popen([os.environ.get("REDIS_SERVER", "redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-                              "--requirepass", "secret", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        assert wait_until(lambda: redis_answers(port), 10), "redis-server with requirepass did not start"
-        env["REDIS_URL"] = f"redis://127.0.0.1:{port}"
-        one_line_failure(run(auction_binary(), "serve", env=env), f"Redis at 127.0.0.1:{port} requires a password",
-                         "NOAUTH", "Redis AUTH is not implemented")
-    finally:
-        redis.terminate()
-        redis.wait(10)
-
-
 @pytest.mark.parametrize("secret,expected", [
     (None, "JWT_SECRET is required when APP_ENV=production"),
     ("short-secret", "JWT_SECRET must be at least 32 bytes when APP_ENV=production, got 12"),

@@ -1,4 +1,5 @@
 import Foundation
+import RedisClient
 import Logging
 
 /// Why the service refuses to start: the variable and what is wrong with it.
@@ -19,6 +20,9 @@ public struct ServiceConfiguration: Sendable {
     public var port: Int
     public var databaseURL: DatabaseURL
     public var redisURL: String?
+    /// How `rediss://` checks the server (`REDIS_TLS_CA_FILE`) and the client certificate it
+    /// shows (`REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE`).
+    public var redisTLS = RedisTLS()
     public var jwtSecret: String
     public var accessTokenTTL: Int
     public var sessionTTL: Int
@@ -100,6 +104,8 @@ public struct ServiceConfiguration: Sendable {
             perAddress: try integer("LOGIN_FAILURES_PER_ADDRESS", configuration.loginLimits.perAddress),
             window: try integer("LOGIN_FAILURE_WINDOW", configuration.loginLimits.window)
         )
+        func path(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        configuration.redisTLS = RedisTLS(caFile: path("REDIS_TLS_CA_FILE"), certificateFile: path("REDIS_TLS_CERT_FILE"), keyFile: path("REDIS_TLS_KEY_FILE"))
         configuration.bidLimits = BidLimiter.Limits(
             burst: try integer("BID_BURST", configuration.bidLimits.burst),
             perSecond: try integer("BID_RATE", configuration.bidLimits.perSecond)

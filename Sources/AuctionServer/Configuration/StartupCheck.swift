@@ -76,25 +76,21 @@ public enum StartupCheck {
         return oneLine("\(error)")
     }
 
-    /// `REDIS_URL` as one this version can use, and a Redis that does not demand a password we
-    /// cannot send. A Redis that is merely down is not a start-up failure: an instance runs
-    /// through Redis outages (`/readyz` says so) and reconnects by itself.
-    public static func redis(_ raw: String, logger: Logger) async throws(ConfigurationError) -> RedisURL {
+    /// `REDIS_URL` as one this version can use, and a Redis that takes our password and TLS
+    /// settings. A Redis that is merely down is not a start-up failure: an instance runs through
+    /// Redis outages (`/readyz` says so) and reconnects by itself. A refused password, a Redis
+    /// that demands one, and a certificate that does not verify are: retrying cannot fix them.
+    public static func redis(_ raw: String, tls: RedisTLS = RedisTLS(), logger: Logger) async throws(ConfigurationError) -> RedisURL {
         let url: RedisURL
         do {
             url = try RedisURL(raw)
         } catch {
-            throw ConfigurationError(description: "\(Self.describe(error)): fix REDIS_URL (redis://host:port[/db])")
-        }
-        if let components = URLComponents(string: raw), components.user != nil || components.password != nil {
-            throw ConfigurationError(
-                description: "REDIS_URL has a user or password, but this version cannot use them yet (Redis AUTH is not implemented): use a Redis that needs no password, reachable only by the service, and drop user:password@ from REDIS_URL"
-            )
+            throw ConfigurationError(description: "\(Self.describe(error)): fix REDIS_URL (redis://[user:password@]host:port[/db], rediss:// for TLS)")
         }
         var quiet = logger
         quiet.logLevel = .critical
-        let client = RedisClient(url: url, logger: quiet)
-        let answer: Result<RESPValue, any Error>? = await withTaskGroup(of: Void.self) { group in
+        let client = RedisClient(url: url, tls: tls, logger: quiet)
+        let failure: RedisError? = await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await client.run() }
             defer {
                 client.stop()
@@ -102,16 +98,28 @@ public enum StartupCheck {
             }
             let clock = ContinuousClock()
             let deadline = clock.now + .seconds(2)
-            while !client.isHealthy, clock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-            guard client.isHealthy else { return nil }
-            do { return .success(try await client.send("PING")) } catch { return .failure(error) }
+            while !client.isHealthy, clock.now < deadline {
+                switch client.lastFailure {
+                case .authenticationFailed?, .tls?: return client.lastFailure
+                default: try? await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            return client.isHealthy ? nil : client.lastFailure
         }
-        if case .failure(RedisError.server(let message))? = answer, message.hasPrefix("NOAUTH") || message.hasPrefix("WRONGPASS") {
+        switch failure {
+        case .authenticationFailed(let message)?:
+            let fix =
+                message.hasPrefix("NOAUTH")
+                ? "put its password in REDIS_URL (redis://:password@host:port, or redis://user:password@host:port for an ACL user)"
+                : "fix the user or password in REDIS_URL (URL-encoded: %40 for @, %3A for :)"
+            throw ConfigurationError(description: "Redis at \(url.address) refused the connection (\(oneLine(message))): \(fix)")
+        case .tls(let message)?:
             throw ConfigurationError(
-                description: "Redis at \(url.host):\(url.port) requires a password (\(oneLine(message))), and this version cannot send one yet (Redis AUTH is not implemented): point REDIS_URL at a Redis without requirepass, reachable only by the service"
+                description: "TLS with Redis at \(url.address) failed (\(oneLine(message))): set REDIS_TLS_CA_FILE to the CA that signed its certificate, check the certificate covers \(url.host), and REDIS_TLS_CERT_FILE / REDIS_TLS_KEY_FILE if it asks for a client certificate"
             )
+        default:
+            return url
         }
-        return url
     }
 
     /// `host:port` can be listened on: not taken by another process, an address of this

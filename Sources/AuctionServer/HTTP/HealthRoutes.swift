@@ -5,6 +5,8 @@ struct HealthRoutes: Sendable {
     let database: Database
     /// Answers whether Redis is reachable; nil when the service runs without Redis.
     let redisReachable: (@Sendable () async -> Bool)?
+    /// Why the Redis client's last connection attempt failed, while it is down.
+    let redisFailure: (@Sendable () -> String?)?
     let metrics: ServiceMetrics
 
     func register(on router: Router<AppRequestContext>) {
@@ -16,6 +18,9 @@ struct HealthRoutes: Sendable {
             let ready = postgresUp && (redis ?? true)
             var checks = #""postgres":"\#(postgresUp ? "up" : "down")""#
             if let redis { checks += #","redis":"\#(redis ? "up" : "down")""# }
+            if redis == false, let failure = redisFailure?() {
+                checks += #","redisError":"# + String(decoding: try JSONCoding.encoder.encode(failure), as: UTF8.self)
+            }
             return JSONResponse.raw(#"{"status":"\#(ready ? "ready" : "unavailable")",\#(checks)}"#, status: ready ? .ok : .serviceUnavailable)
         }
         router.get("/metrics") { _, _ in

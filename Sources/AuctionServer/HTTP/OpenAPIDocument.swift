@@ -378,7 +378,8 @@ enum OpenAPIDocument {
                 "status": ["enum": ["ready", "unavailable"]],
                 "postgres": ["enum": ["up", "down"]],
                 "redis": ["enum": ["up", "down"], "description": "Present when the instance uses Redis."],
-            ], optional: ["redis"]),
+                "redisError": ["type": "string", "description": "While Redis is down: why the last connection attempt failed (a refused password, TLS, unreachable)."],
+            ], optional: ["redis", "redisError"]),
         ]
     }
 
