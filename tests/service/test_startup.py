@@ -272,6 +272,13 @@ def test_non_numeric_settings(env, name, value):
     one_line_failure(run(auction_binary(), "serve", env=env), f"{name} must be a positive whole number, got '{value}'")
 
 
+@pytest.mark.parametrize("value", ["A1", "a.b", "node-1", "0123456789abcdefg"])
+def test_instance_id_that_is_not_a_short_lowercase_tag(env, value):
+    env["INSTANCE_ID"] = value
+    one_line_failure(run(auction_binary(), "serve", env=env),
+                     "INSTANCE_ID must be 1 to 16 lowercase letters or digits", f"got '{value}'")
+
+
 @pytest.mark.parametrize("command", ["migrate", "serve"])
 def test_postgresql_that_never_comes_up(env, stack, command):
     env["DATABASE_URL"] = stack.database_url.replace(f":{stack.pg_port}/", f":{free_port()}/")
