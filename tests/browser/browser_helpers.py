@@ -1,70 +1,43 @@
 """Helpers of the browser suite: the stack under test (a throwaway PostgreSQL and Redis, two
-`auction serve` instances sharing them, an nginx load balancer in front), REST calls, a
-python-socketio bidder, and Selenium-driven Chromium profiles with one window per "tab".
+`auction serve` instances sharing them, an nginx load balancer in front), items with the
+suite's defaults, a python-socketio bidder, and Selenium-driven Chromium profiles with one window
+per "tab". Servers, REST calls and waits are tests/support's.
 
 Every wait here is bounded; nothing blocks forever."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 import requests
 import socketio
-from requests.adapters import HTTPAdapter
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from support import rest, waiting
+from support.checkout import REPO_ROOT, auction_binary
+from support.loopback import Loopback, free_port
+from support.rest import PASSWORD, Api, User  # noqa: F401  (PASSWORD: for the tests)
+from support.servers import PostgresServer, RedisServer, start_serve, stop_process, tail
+
 SCREENSHOTS = REPO_ROOT / ".data" / "screenshots"
 JWT_SECRET = "browser-suite-secret-0123456789abcdef-0123456789abcdef"
-PASSWORD = "correct horse battery"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 WAIT = 10.0  # default seconds for one expected change on a page
 
 
-def auction_binary() -> Path:
-    bin_dir = Path(os.environ.get("BIN_DIR", ".build/debug"))
-    if not bin_dir.is_absolute():
-        bin_dir = REPO_ROOT / bin_dir
-    return bin_dir / "auction"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def wait_until(predicate: Callable[[], Any], timeout: float = WAIT, interval: float = 0.05,
                message: str = "") -> Any:
-    """Polls `predicate` until it returns something truthy; raises AssertionError after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001 (a stale element and such: try again)
-            last_exc = exc
-        if time.monotonic() >= deadline:
-            detail = f" (last error: {last_exc!r})" if last_exc else ""
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message or predicate}{detail}")
-        time.sleep(interval)
+    """support.waiting.wait_until with the page's default wait; an exception of the predicate (a
+    stale element and such) means "try again"."""
+    return waiting.wait_until(predicate, timeout, interval, message or str(predicate), retry_errors=True)
 
 
 def socketio_client_js() -> str:
@@ -82,7 +55,7 @@ def socketio_client_js() -> str:
 
 # --- processes -----------------------------------------------------------------------------
 
-class Instance:
+class Instance(Loopback):
     """One `auction serve` on a free loopback port."""
 
     def __init__(self, name: str, workdir: Path, env: dict[str, str]):
@@ -95,38 +68,16 @@ class Instance:
         self.restarted_at: float | None = None  # time.monotonic() of the last start after the first
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> None:
-        binary = auction_binary()
-        if not binary.exists():
-            raise RuntimeError(f"{binary} does not exist: build it first (swift build --product auction)")
         self._log = open(self.log_path, "ab")
-        cmd = [str(binary), "serve", "--port", str(self.port)]
-        self._log.write(("$ " + " ".join(cmd) + "\n").encode())
-        self._log.flush()
         # INSTANCE_ID = the port: the tag nginx routes this instance's sids (`<port>.…`) by.
         env = dict(self.env, PORT=str(self.port), INSTANCE_ID=str(self.port))
         if self.proc is not None:
             self.restarted_at = time.monotonic()
-        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"auction serve ({self.name}) exited with {self.proc.returncode}:\n{self.log_text()}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"auction serve ({self.name}) did not answer /healthz within {timeout} s:\n{self.log_text()}")
+        self.proc = start_serve(self.port, env, self._log, self.log_path, timeout, name=f"auction serve ({self.name})")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -148,28 +99,19 @@ class Instance:
         """Stops the instance; returns its exit status if it had exited by itself."""
         if self.proc is None:
             return None
-        early = self.proc.poll()
-        if early is None:
+        if self.proc.poll() is None:
             try:
                 os.kill(self.proc.pid, signal.SIGCONT)  # in case a test left it stopped
             except OSError:
                 pass
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        early = stop_process(self.proc)
         if self._log:
             self._log.close()
             self._log = None
         return early
 
     def log_text(self, limit: int = 30000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return ""
+        return tail(self.log_path, limit)
 
 
 class LoadBalancer:
@@ -305,10 +247,8 @@ class Stack:
         base = os.environ.get("TMPDIR", "/tmp")
         self.workdir = Path(tempfile.mkdtemp(prefix="auction-browser-test-", dir=base))
         os.chmod(self.workdir, 0o755)  # the PostgreSQL and nginx workers run as other users when we are root
-        self.pg_dir = self.workdir / "pg"
-        self.pg_port = free_port()
-        self.redis_dir = self.workdir / "redis"
-        self.redis_port = free_port()
+        self.postgres = PostgresServer(self.workdir / "pg")
+        self.redis = RedisServer(self.workdir / "redis")
         self.database_url = ""
         self.redis_url = ""
         self.client_js = ""
@@ -319,18 +259,10 @@ class Stack:
 
     def start(self) -> None:
         self.client_js = socketio_client_js()
-        out = subprocess.run(["bash", str(REPO_ROOT / "scripts/postgres.sh"), "start", str(self.pg_dir), str(self.pg_port)],
-                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
-        if out.returncode != 0:
-            raise RuntimeError(f"scripts/postgres.sh start failed ({out.returncode}):\n{out.stderr}{out.stdout}")
+        self.database_url = self.postgres.start()
         self.pg_started = True
-        self.database_url = out.stdout.strip().splitlines()[-1]
-        out = subprocess.run(["bash", str(REPO_ROOT / "scripts/redis.sh"), "start", str(self.redis_dir), str(self.redis_port)],
-                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
-        if out.returncode != 0:
-            raise RuntimeError(f"scripts/redis.sh start failed ({out.returncode}):\n{out.stderr}{out.stdout}")
+        self.redis_url = self.redis.start()
         self.redis_started = True
-        self.redis_url = out.stdout.strip().splitlines()[-1]
 
         one = Instance("instance-1", self.workdir, {})
         two = Instance("instance-2", self.workdir, {})
@@ -395,11 +327,9 @@ class Stack:
             if status is not None:
                 early[inst.name] = status
         if self.redis_started:
-            subprocess.run(["bash", str(REPO_ROOT / "scripts/redis.sh"), "stop", str(self.redis_dir)],
-                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+            self.redis.stop()
         if self.pg_started:
-            subprocess.run(["bash", str(REPO_ROOT / "scripts/postgres.sh"), "stop", str(self.pg_dir)],
-                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+            self.postgres.stop()
         if os.environ.get("BROWSER_TEST_KEEP") == "1":  # logs and profiles, for a post-mortem
             print(f"\nbrowser suite: kept {self.workdir}")
         else:
@@ -409,72 +339,11 @@ class Stack:
 
 # --- REST ----------------------------------------------------------------------------------
 
-class SourceAddressAdapter(HTTPAdapter):
-    def __init__(self, source: str, **kw):
-        self._source = source
-        super().__init__(**kw)
-
-    def init_poolmanager(self, *args, **kw):
-        kw["source_address"] = (self._source, 0)
-        return super().init_poolmanager(*args, **kw)
-
-
-_addresses = itertools.count(1)
-
-
-def fresh_source_ip() -> str:
-    """A loopback address not used before in this run: logins are rate-limited per client address."""
-    n = next(_addresses)
-    return f"127.78.{(n // 250) % 250}.{n % 250 + 1}"
-
-
-class User:
-    def __init__(self, name: str, email: str, password: str = PASSWORD):
-        self.name = name
-        self.email = email
-        self.password = password
-        self.id = ""
-        self.token = ""
-
-    def __repr__(self) -> str:
-        return f"User({self.name!r})"
-
-
-def unique_email(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@browser-test.example"
-
-
-def register(base_url: str, name: str) -> User:
-    user = User(name, unique_email(name.lower().split()[0]))
-    r = requests.post(base_url + "/auth/register", json={"email": user.email, "name": name, "password": user.password},
-                      timeout=15)
-    assert r.status_code == 201, r.text
-    user.id = r.json()["user"]["id"]
-    return user
-
-
-def login(base_url: str, user: User) -> User:
-    with requests.Session() as s:
-        s.mount("http://", SourceAddressAdapter(fresh_source_ip()))
-        r = s.post(base_url + "/auth/login", json={"email": user.email, "password": user.password}, timeout=15)
-    assert r.status_code == 200, r.text
-    user.token = r.json()["accessToken"]
-    user.id = r.json()["user"]["id"]
-    return user
-
-
 def new_item(base_url: str, seller: User, *, starting: int = 1000, increment: int = 100,
              ends_in: float = 3600, title: str | None = None, description: str = "made by the browser suite") -> dict:
-    body = {
-        "title": title or f"Browser test item {uuid.uuid4().hex[:6]}",
-        "description": description,
-        "startingPrice": starting,
-        "minIncrement": increment,
-        "endsAt": rfc3339(datetime.now(timezone.utc) + timedelta(seconds=ends_in)),
-    }
-    r = requests.post(base_url + "/items", json=body, headers={"Authorization": f"Bearer {seller.token}"}, timeout=15)
-    assert r.status_code == 201, r.text
-    return r.json()
+    """An item of `seller` (support.rest.new_item) with the browser suite's prices and names."""
+    return rest.new_item(Api(base_url), seller, starting=starting, increment=increment, ends_in=ends_in,
+                         title=title or f"Browser test item {uuid.uuid4().hex[:6]}", description=description)
 
 
 class SioBidder:

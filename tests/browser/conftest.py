@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import CHROMEDRIVER, CHROMIUM, SCREENSHOTS, Profile, Stack, login, register
+from browser_helpers import CHROMEDRIVER, CHROMIUM, SCREENSHOTS, Profile, Stack
+from support.rest import Api, new_user
 
 _stacks: list[Stack] = []
 _profiles: dict[str, Profile] = {}
@@ -70,10 +71,10 @@ def _fresh_windows():
 @pytest.fixture(scope="session")
 def users(stack):
     """Two bidders and a seller, registered and logged in over REST (tokens for the API)."""
-    base = stack.instances[0].url
+    api = Api(stack.instances[0])
     made = {}
     for key, name in (("a", "Alice Browser"), ("b", "Bob Browser"), ("seller", "Sam Seller")):
-        made[key] = login(base, register(base, name))
+        made[key] = new_user(api, name)
     return made
 
 
