@@ -28,7 +28,7 @@ public struct AuctionService: Sendable {
         let database = Database(url: configuration.databaseURL, logger: logger)
         let users = UserRepository(database: database, logger: logger)
         let items = ItemRepository(database: database, logger: logger)
-        let redis = try configuration.redisURL.map { try RedisClient(url: RedisURL($0), tls: configuration.redisTLS, logger: logger) }
+        let redis = try configuration.makeRedisClient(logger: logger)
         let serviceMetrics = ServiceMetrics(registry: metrics, database: database, redis: redis)
         let ledger = BidLedger(database: database, logger: logger, onBatch: { serviceMetrics.bidTransaction.record($0) })
         let tokens = await AccessTokens(secret: configuration.jwtSecret, lifetime: TimeInterval(configuration.accessTokenTTL))

@@ -33,6 +33,11 @@ public final class RedisClient: Service, Sendable {
         var resubscribed: [@Sendable () -> Void] = []
         var stopped = false
         var lastFailure: RedisError?
+        /// Cluster mode: the slot map, the connections to nodes other than the command
+        /// connection's, and the node to try next for the two main connections.
+        var slots: RedisCluster.SlotMap?
+        var nodes: [RedisCluster.Node: RedisConnection] = [:]
+        var nextSeed = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -43,12 +48,35 @@ public final class RedisClient: Service, Sendable {
     /// The TLS context of `rediss://`, or why there is none (every connection then fails with it).
     private let tlsContext: Result<NIOSSLContext, RedisError>?
 
+    /// Cluster mode: the nodes to start from (any of them; the rest is learned from
+    /// `CLUSTER SLOTS`). Nil for a single Redis.
+    let seeds: [RedisCluster.Node]?
+
     public init(url: RedisURL, tls: RedisTLS = RedisTLS(), logger: Logger) {
         self.url = url
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.tlsContext = url.usesTLS ? Result { () throws(RedisError) in try tls.makeContext() } : nil
+        self.seeds = nil
     }
+
+    /// A client of a Redis Cluster, started from `seeds` (`host:port` of any nodes), with the
+    /// user, password and TLS of `url` (its host, port and database are not used: a cluster has
+    /// database 0 only). Keyed commands go to the primary of their key's slot, over one
+    /// pipelined connection per primary; `MOVED` rereads the slot map and retries there, `ASK`
+    /// retries once on the node named, after `ASKING`. Keyless commands, `PUBLISH` among them
+    /// (classic pub/sub reaches every node of a cluster), and the subscriptions use one node's
+    /// connections, rebuilt on the next node when it fails.
+    public init(clusterSeeds seeds: [RedisCluster.Node], url: RedisURL, tls: RedisTLS = RedisTLS(), logger: Logger) {
+        precondition(!seeds.isEmpty, "a cluster client needs at least one seed node")
+        self.url = url
+        self.logger = logger
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.tlsContext = url.usesTLS ? Result { () throws(RedisError) in try tls.makeContext() } : nil
+        self.seeds = seeds
+    }
+
+    public var isCluster: Bool { seeds != nil }
 
     /// Why the last attempt to connect failed, while a connection is down (nil once both are up):
     /// a refused password or a failed TLS handshake, told apart from an unreachable server.
@@ -74,6 +102,9 @@ public final class RedisClient: Service, Sendable {
     }
 
     public func send(_ arguments: [[UInt8]]) async throws -> RESPValue {
+        if isCluster, let key = RedisCluster.key(of: arguments) {
+            return try await sendToSlot(RedisCluster.slot(of: key), arguments)
+        }
         guard let connection = state.withLockedValue({ $0.command }), connection.channel.isActive else {
             throw RedisError.notConnected
         }
@@ -92,13 +123,22 @@ public final class RedisClient: Service, Sendable {
         }
     }
 
-    /// `PUBSUB NUMSUB channel`: how many connections subscribe to the channel.
+    /// `PUBSUB NUMSUB channel`: how many connections subscribe to the channel — on a cluster,
+    /// summed over every node (each counts only its own subscribers).
     public func subscriberCount(_ channel: String) async throws -> Int {
-        let reply = try await send("PUBSUB", "NUMSUB", channel)
-        guard case .array(let items?) = reply, items.count == 2, let count = items[1].integer else {
-            throw RedisError.protocolError("unexpected NUMSUB reply \(reply)")
+        let arguments = Self.arguments("PUBSUB", "NUMSUB", channel)
+        func count(_ reply: RESPValue) throws -> Int {
+            guard case .array(let items?) = reply, items.count == 2, let count = items[1].integer else {
+                throw RedisError.protocolError("unexpected NUMSUB reply \(reply)")
+            }
+            return Int(count)
         }
-        return Int(count)
+        guard isCluster else { return try count(try await send(arguments)) }
+        let nodes = state.withLockedValue { $0.slots?.nodes ?? [] }
+        guard !nodes.isEmpty else { return try count(try await send(arguments)) }
+        var total = 0
+        for node in nodes { total += try count(try await connection(to: node).send(arguments)) }
+        return total
     }
 
     // MARK: Subscriptions
@@ -159,11 +199,11 @@ public final class RedisClient: Service, Sendable {
         try? await group.shutdownGracefully()
     }
 
-    /// Closes both connections and stops reconnecting.
+    /// Closes every connection and stops reconnecting.
     public func stop() {
         let connections = state.withLockedValue { state -> [RedisConnection] in
             state.stopped = true
-            return [state.command, state.subscriber].compactMap { $0 }
+            return [state.command, state.subscriber].compactMap { $0 } + state.nodes.values
         }
         for connection in connections { connection.close() }
     }
@@ -184,11 +224,13 @@ public final class RedisClient: Service, Sendable {
             do {
                 let dispatch: MessageHandler = { [weak self] message in self?.dispatch(message) }
                 let handlers: MessageHandler? = subscriber ? dispatch : nil
+                let target = mainNode()
                 let connection = try await RedisConnection.connect(
-                    host: url.host, port: url.port, group: group, tls: try tlsContext?.get(), onMessage: handlers
+                    host: target.host, port: target.port, group: group, tls: try tlsContext?.get(), onMessage: handlers
                 )
                 do {
                     try await prepare(connection, subscriber: subscriber)
+                    if isCluster, !subscriber { try await loadSlots(over: connection, answeredBy: target) }
                 } catch {
                     connection.close()
                     throw error
@@ -229,6 +271,7 @@ public final class RedisClient: Service, Sendable {
                 }
             }
             wasDown = true
+            if isCluster { state.withLockedValue { $0.nextSeed += 1 } }
             if isStopped { break }
             do {
                 try await Task.sleep(for: backoff)
@@ -256,7 +299,7 @@ public final class RedisClient: Service, Sendable {
         }
         if subscriber {
             try await resubscribe(on: connection)
-        } else if url.database != 0 {
+        } else if url.database != 0, !isCluster {
             _ = try await connection.send(Self.arguments("SELECT", String(url.database)))
         }
     }
@@ -284,6 +327,106 @@ public final class RedisClient: Service, Sendable {
 
     static func arguments(_ words: String...) -> [[UInt8]] {
         words.map { Array($0.utf8) }
+    }
+}
+
+// MARK: Cluster
+
+extension RedisClient {
+    /// Where the main connections go: the single Redis, or the next node to try — the seeds and
+    /// then every node the slot map names, in turn after each failure.
+    fileprivate func mainNode() -> RedisCluster.Node {
+        guard let seeds else { return RedisCluster.Node(host: url.host, port: url.port) }
+        return state.withLockedValue { state in
+            let known = seeds + (state.slots?.nodes ?? []).sorted { $0.description < $1.description }.filter { !seeds.contains($0) }
+            return known[state.nextSeed % known.count]
+        }
+    }
+
+    /// Rereads the slot map (`CLUSTER SLOTS`), over `connection` or the command connection.
+    fileprivate func loadSlots(over connection: RedisConnection? = nil, answeredBy node: RedisCluster.Node? = nil) async throws {
+        guard let connection = connection ?? state.withLockedValue({ $0.command }) else { throw RedisError.notConnected }
+        let answering = node ?? mainNode()
+        let map = try RedisCluster.SlotMap(clusterSlots: try await connection.send(Self.arguments("CLUSTER", "SLOTS")), answeredBy: answering)
+        let dropped = state.withLockedValue { state -> [RedisConnection] in
+            state.slots = map
+            // Connections to nodes that left the map are of no further use.
+            let gone = state.nodes.keys.filter { !map.nodes.contains($0) }
+            return gone.compactMap { state.nodes.removeValue(forKey: $0) }
+        }
+        for connection in dropped { connection.close() }
+    }
+
+    /// The pipelined connection to one node, opened and prepared (AUTH, PING) on first use and
+    /// again after it closed.
+    func connection(to node: RedisCluster.Node) async throws -> RedisConnection {
+        if let existing = state.withLockedValue({ $0.nodes[node] }), existing.channel.isActive { return existing }
+        let connection = try await RedisConnection.connect(host: node.host, port: node.port, group: group, tls: try tlsContext?.get(), onMessage: nil)
+        do {
+            try await prepare(connection, subscriber: false)
+        } catch {
+            connection.close()
+            throw error
+        }
+        let (kept, spare) = state.withLockedValue { state -> (RedisConnection, RedisConnection?) in
+            if let other = state.nodes[node], other.channel.isActive { return (other, connection) }
+            state.nodes[node] = connection
+            return (connection, nil)
+        }
+        spare?.close()
+        return kept
+    }
+
+    /// A keyed command on a cluster: to the slot's primary, following redirections (at most five)
+    /// and, when a node cannot be reached, rereading the map and trying once more.
+    fileprivate func sendToSlot(_ slot: Int, _ arguments: [[UInt8]]) async throws -> RESPValue {
+        if state.withLockedValue({ $0.slots == nil }) { try await loadSlots() }
+        var target = state.withLockedValue { $0.slots?.primary(of: slot) }
+        var asking = false
+        var retriedUnreachable = false
+        for _ in 0..<6 {
+            guard let node = target else {
+                throw RedisError.server("CLUSTERDOWN slot \(slot) is not served by any node")
+            }
+            do {
+                let connection = try await self.connection(to: node)
+                if asking {
+                    let asked = connection.write(Self.arguments("ASKING"))
+                    let reply = connection.write(arguments)
+                    _ = try await asked.get()
+                    return try await reply.get()
+                }
+                return try await connection.send(arguments)
+            } catch RedisError.server(let message) {
+                switch RedisCluster.Redirection(message) {
+                case .moved(_, let to)?:
+                    try? await loadSlots()
+                    target = to
+                    asking = false
+                case .ask(_, let to)?:
+                    target = to
+                    asking = true
+                case nil:
+                    throw RedisError.server(message)
+                }
+            } catch let error where !retriedUnreachable && Self.isConnectionFailure(error) {
+                // The primary may have failed over: reread the map from a node that answers.
+                retriedUnreachable = true
+                state.withLockedValue { $0.nodes.removeValue(forKey: node) }?.close()
+                try? await loadSlots()
+                target = state.withLockedValue { $0.slots?.primary(of: slot) }
+                asking = false
+            }
+        }
+        throw RedisError.server("TOOMANYREDIRECTS slot \(slot)")
+    }
+
+    static func isConnectionFailure(_ error: any Error) -> Bool {
+        switch error {
+        case RedisError.connectionClosed, RedisError.notConnected, RedisError.timeout: return true
+        case is IOError, is ChannelError: return true
+        default: return false
+        }
     }
 }
 

@@ -46,7 +46,7 @@ struct Serve: AsyncParsableCommand {
         var configuration = try common.configuration(overridingPort: port)
         configuration.webRoot = try ShippedFolder.web.locate().path
         try await StartupCheck.database(configuration.databaseURL, wait: .seconds(configuration.databaseWait), logger: logger)
-        if let redisURL = configuration.redisURL { _ = try await StartupCheck.redis(redisURL, tls: configuration.redisTLS, logger: logger) }
+        try await StartupCheck.redis(configuration, logger: logger)
         try await StartupCheck.listen(host: configuration.host, port: configuration.port)
         // Only once it will start: a refusal stays the one line on stderr.
         if configuration.usesDevelopmentSecret {

@@ -23,6 +23,9 @@ public struct ServiceConfiguration: Sendable {
     /// How `rediss://` checks the server (`REDIS_TLS_CA_FILE`) and the client certificate it
     /// shows (`REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE`).
     public var redisTLS = RedisTLS()
+    /// A Redis Cluster's seed nodes (`REDIS_CLUSTER_NODES=host:port,host:port,…`); the user,
+    /// password and TLS then come from `REDIS_URL` when it is set too.
+    public var redisClusterNodes: [RedisCluster.Node]?
     public var jwtSecret: String
     public var accessTokenTTL: Int
     public var sessionTTL: Int
@@ -104,6 +107,16 @@ public struct ServiceConfiguration: Sendable {
             perAddress: try integer("LOGIN_FAILURES_PER_ADDRESS", configuration.loginLimits.perAddress),
             window: try integer("LOGIN_FAILURE_WINDOW", configuration.loginLimits.window)
         )
+        if let raw = environment["REDIS_CLUSTER_NODES"], !raw.trimmingCharacters(in: .whitespaces).isEmpty {
+            var nodes: [RedisCluster.Node] = []
+            for entry in raw.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+                guard let node = RedisCluster.Node(entry) else {
+                    throw ConfigurationError(description: "REDIS_CLUSTER_NODES must be host:port,host:port,… (any nodes of the cluster), got '\(entry)'")
+                }
+                nodes.append(node)
+            }
+            configuration.redisClusterNodes = nodes
+        }
         func path(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         configuration.redisTLS = RedisTLS(caFile: path("REDIS_TLS_CA_FILE"), certificateFile: path("REDIS_TLS_CERT_FILE"), keyFile: path("REDIS_TLS_KEY_FILE"))
         configuration.bidLimits = BidLimiter.Limits(
@@ -122,6 +135,21 @@ public struct ServiceConfiguration: Sendable {
             throw ConfigurationError(description: "INSTANCE_ID must be 1 to 16 lowercase letters or digits (e.g. a, b or 3000), got '\(raw)'")
         }
         return raw
+    }
+}
+
+extension ServiceConfiguration {
+    /// The Redis client these settings name: a Redis Cluster (`REDIS_CLUSTER_NODES`, with the
+    /// credentials and TLS of `REDIS_URL` if set, whose host is one more seed), a single Redis
+    /// (`REDIS_URL`), or none.
+    public func makeRedisClient(logger: Logger) throws(RedisError) -> RedisClient? {
+        if let nodes = redisClusterNodes, let first = nodes.first {
+            let url = try RedisURL(redisURL ?? "redis://\(first)")
+            let own = RedisCluster.Node(host: url.host, port: url.port)
+            return RedisClient(clusterSeeds: nodes.contains(own) ? nodes : nodes + [own], url: url, tls: redisTLS, logger: logger)
+        }
+        guard let redisURL else { return nil }
+        return RedisClient(url: try RedisURL(redisURL), tls: redisTLS, logger: logger)
     }
 }
 

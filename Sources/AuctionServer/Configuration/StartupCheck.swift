@@ -80,16 +80,18 @@ public enum StartupCheck {
     /// settings. A Redis that is merely down is not a start-up failure: an instance runs through
     /// Redis outages (`/readyz` says so) and reconnects by itself. A refused password, a Redis
     /// that demands one, and a certificate that does not verify are: retrying cannot fix them.
-    public static func redis(_ raw: String, tls: RedisTLS = RedisTLS(), logger: Logger) async throws(ConfigurationError) -> RedisURL {
-        let url: RedisURL
+    public static func redis(_ configuration: ServiceConfiguration, logger: Logger) async throws(ConfigurationError) {
+        var quiet = logger
+        quiet.logLevel = .critical
+        let made: RedisClient?
         do {
-            url = try RedisURL(raw)
+            made = try configuration.makeRedisClient(logger: quiet)
         } catch {
             throw ConfigurationError(description: "\(Self.describe(error)): fix REDIS_URL (redis://[user:password@]host:port[/db], rediss:// for TLS)")
         }
-        var quiet = logger
-        quiet.logLevel = .critical
-        let client = RedisClient(url: url, tls: tls, logger: quiet)
+        guard let client = made else { return }
+        let url = client.url
+        let place = client.isCluster ? "the Redis Cluster (from \(url.address))" : "Redis at \(url.address)"
         let failure: RedisError? = await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await client.run() }
             defer {
@@ -112,13 +114,13 @@ public enum StartupCheck {
                 message.hasPrefix("NOAUTH")
                 ? "put its password in REDIS_URL (redis://:password@host:port, or redis://user:password@host:port for an ACL user)"
                 : "fix the user or password in REDIS_URL (URL-encoded: %40 for @, %3A for :)"
-            throw ConfigurationError(description: "Redis at \(url.address) refused the connection (\(oneLine(message))): \(fix)")
+            throw ConfigurationError(description: "\(place) refused the connection (\(oneLine(message))): \(fix)")
         case .tls(let message)?:
             throw ConfigurationError(
-                description: "TLS with Redis at \(url.address) failed (\(oneLine(message))): set REDIS_TLS_CA_FILE to the CA that signed its certificate, check the certificate covers \(url.host), and REDIS_TLS_CERT_FILE / REDIS_TLS_KEY_FILE if it asks for a client certificate"
+                description: "TLS with \(place) failed (\(oneLine(message))): set REDIS_TLS_CA_FILE to the CA that signed its certificate, check the certificate covers \(url.host), and REDIS_TLS_CERT_FILE / REDIS_TLS_KEY_FILE if it asks for a client certificate"
             )
         default:
-            return url
+            return
         }
     }
 
