@@ -13,9 +13,9 @@ struct AuctionCommand: AsyncParsableCommand {
         abstract: "U signed-in users with T tabs each bid on one auction at (known price + increment); the service decides, acks and broadcasts.",
         discussion: """
             Users are registered (an existing account is fine) and signed in once each through the \
-            REST API; the service allows 10 logins per client address per minute on each instance, \
-            so beyond 10 users per URL logins wait for its limiter (one more every 6 s) unless \
-            --login-sources spreads them over several loopback addresses. Each bid goes out at the \
+            REST API (the service limits failed logins only; a 429 is waited out for its \
+            Retry-After, and --login-sources spreads logins over several loopback addresses). Each \
+            bid goes out at the \
             lowest price its tab believes acceptable, so concurrent bids race and most lose with \
             BID_TOO_LOW. The service allows each user 10 bids at once, then 10 per second.
             """
@@ -118,12 +118,7 @@ struct AuctionCommand: AsyncParsableCommand {
         // Accounts and the auction.
         let sources: [String?] = loginSources == 1 ? [nil] : (1...loginSources).map { "127.0.0.\($0)" }
         let enrollment = AccountEnrollment(api: api, addresses: addresses, sources: sources, emailPrefix: emailPrefix)
-        let allowance = AccountEnrollment.loginBurst * enrollment.lanes
         Console.line("auction: \(users) users × \(tabs) tabs on \(addresses.map(\.description).joined(separator: ", ")); \(offered.map { "\(decimal($0, places: 0)) bids/s" } ?? "unlimited (closed-loop) bidding") for \(decimal(duration, places: 0)) s")
-        if users > allowance {
-            let waits = Double(users - allowance) / Double(enrollment.lanes) * AccountEnrollment.loginRefillSeconds
-            Console.line("note: \(users) users but the service allows \(AccountEnrollment.loginBurst) logins per client address per minute on each instance (\(allowance) here at once, then one per \(decimal(AccountEnrollment.loginRefillSeconds, places: 0)) s per address and instance): signing in takes about \(decimal(waits, places: 0)) s more. --login-sources N spreads logins over N loopback addresses.")
-        }
         if let offered, offered / Double(users) > Self.serverBidsPerUserPerSecond {
             Console.line("note: \(decimal(offered / Double(users), places: 1)) bids/s per user is above the service's per-user allowance (10/s after a burst of 10): expect RATE_LIMITED refusals.")
         }
