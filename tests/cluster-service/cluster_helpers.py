@@ -2,15 +2,14 @@
 (scripts/redis.sh), two `auction serve` instances sharing them, and nginx in front of both with
 the configuration `make run` uses (deploy/nginx/render-local.sh), all on free loopback ports.
 
-REST helpers, users and items come from the service suite (tests/service/service_helpers.py);
-the Socket.IO recorder here adds what a cluster needs: reconnection with `auth` computed at each
-(re)connect, polling over a `requests` session bound to a chosen loopback source address, and
-the last bid id seen. Every wait is bounded."""
+The processes, REST helpers, users and items come from tests/support (the service suite's
+constants and names from tests/service/service_helpers.py); the Socket.IO recorder here is
+tests/support's with what a cluster needs: reconnection with `auth` computed at each (re)connect,
+polling over a `requests` session bound to a chosen loopback source address, and the last bid id
+seen. Every wait is bounded."""
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 import re
 import shutil
@@ -18,34 +17,24 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import engineio
 import requests
 import socketio
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "service"))
+from support.checkout import REPO_ROOT, auction_binary
+from support.loopback import Loopback, SourceAddressAdapter, free_port, source_ips  # noqa: F401
+from support.recording import ENGINE_CLOSE, Received, RecordingClient  # noqa: F401
+from support.rest import Api  # noqa: F401  (for the tests)
+from support.servers import PostgresServer, RedisServer, start_serve, stop_process, tail
+from support.waiting import WAIT, poll as wait_until
 
-from service_helpers import (  # noqa: E402  (reused from the service suite)
-    ACCESS_TOKEN_TTL, JWT_SECRET, SESSION_TTL, Api, Loopback, SourceAddressAdapter, auction_binary, free_port,
-)
-
-REPO_ROOT = HERE.parents[1]
-WAIT = 5.0
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
+# The tests import the service suite's helpers too (`from service_helpers import new_user`).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
+from service_helpers import ACCESS_TOKEN_TTL, JWT_SECRET, SESSION_TTL  # noqa: E402
 
 
 @dataclass
@@ -76,10 +65,7 @@ class Instance(Endpoint):
         return self.proc is not None and self.proc.poll() is None
 
     def log_text(self, limit: int = 30000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return ""
+        return tail(self.log_path, limit)
 
 
 class Cluster:
@@ -91,8 +77,10 @@ class Cluster:
         os.chmod(self.workdir, 0o755)   # postgres (and nginx workers) run unprivileged under root
         self.pg_dir = self.workdir / "pg"
         self.pg_port = free_port()
+        self.postgres = PostgresServer(self.pg_dir, self.pg_port)
         self.redis_dir = self.workdir / "redis"
         self.redis_port = free_port()
+        self.redis = RedisServer(self.redis_dir, self.redis_port)
         self.nginx_dir = self.workdir / "nginx"
         self.lb = Endpoint("nginx", free_port())
         self.nginx: subprocess.Popen | None = None
@@ -130,32 +118,21 @@ class Cluster:
 
     # --- PostgreSQL ----------------------------------------------------------------------
     def start_postgres(self) -> None:
-        out = self._script(str(REPO_ROOT / "scripts/postgres.sh"), "start", str(self.pg_dir), str(self.pg_port))
-        self.database_url = out.stdout.strip().splitlines()[-1]
+        self.database_url = self.postgres.start()
 
     def stop_postgres(self) -> None:
-        subprocess.run(["bash", str(REPO_ROOT / "scripts/postgres.sh"), "stop", str(self.pg_dir)],
-                       cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+        self.postgres.stop()
 
     # --- Redis ---------------------------------------------------------------------------
     def start_redis(self) -> None:
-        out = self._script(str(REPO_ROOT / "scripts/redis.sh"), "start", str(self.redis_dir), str(self.redis_port),
-                           timeout=60)
-        self.redis_url = out.stdout.strip().splitlines()[-1]
+        self.redis_url = self.redis.start()
 
     def stop_redis(self) -> None:
-        subprocess.run(["bash", str(REPO_ROOT / "scripts/redis.sh"), "stop", str(self.redis_dir)],
-                       cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
-
-    def redis_pid(self) -> int | None:
-        try:
-            return int((self.redis_dir / "redis.pid").read_text().strip())
-        except (OSError, ValueError):
-            return None
+        self.redis.stop()
 
     def kill_redis(self) -> None:
         """SIGKILL, as a crash would: no SHUTDOWN, connections reset."""
-        pid = self.redis_pid()
+        pid = self.redis.pid()
         assert pid, "no redis pid file"
         os.kill(pid, signal.SIGKILL)
         gone = wait_until(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), timeout=10)
@@ -181,29 +158,11 @@ class Cluster:
             raise RuntimeError(f"auction seed failed ({out.returncode}):\n{out.stdout}{out.stderr}")
 
     def start_instance(self, inst: Instance, timeout: float = 60) -> None:
-        binary = auction_binary()
-        if not binary.exists():
-            raise RuntimeError(f"{binary} does not exist: build it first (swift build --product auction)")
         if inst._log is None:
             inst._log = open(inst.log_path, "ab")
-        cmd = [str(binary), "serve", "--port", str(inst.port)]
-        inst._log.write(("$ " + " ".join(cmd) + "\n").encode())
-        inst._log.flush()
         env = self.env(inst.port)
         env["INSTANCE_ID"] = inst.tag   # what nginx routes its sessions' requests by
-        inst.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=inst._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if inst.proc.poll() is not None:
-                raise RuntimeError(f"{inst.name} exited with {inst.proc.returncode}:\n{inst.log_text()}")
-            try:
-                if requests.get(inst.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{inst.name} did not answer /healthz within {timeout} s:\n{inst.log_text()}")
+        inst.proc = start_serve(inst.port, env, inst._log, inst.log_path, timeout, name=inst.name)
 
     def kill_instance(self, inst: Instance) -> None:
         assert inst.proc is not None
@@ -216,14 +175,7 @@ class Cluster:
         """SIGTERM (bounded), then SIGKILL; returns the exit status if it had exited by itself."""
         if inst.proc is None:
             return None
-        early = inst.proc.poll()
-        if early is None:
-            inst.proc.send_signal(signal.SIGTERM)
-            try:
-                inst.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                inst.proc.kill()
-                inst.proc.wait(timeout=10)
+        early = stop_process(inst.proc)
         inst.proc = None
         return early
 
@@ -370,30 +322,20 @@ def parse_access(lines: list[str]) -> list[Access]:
 
 # --- Socket.IO -------------------------------------------------------------------------------
 
-ENGINE_CLOSE = "<engine.io close packet>"
-
-
-@dataclass
-class Received:
-    seq: int
-    name: str
-    data: Any
-    at: float
-
-
-class Tab:
-    """A python-socketio client that records every EVENT packet in arrival order (hooked on the
-    Engine.IO receive path, as the service suite does), plus connects and disconnects.
+class Tab(RecordingClient):
+    """The recording client of tests/support (every EVENT packet in arrival order, hooked on the
+    Engine.IO receive path) with a Bearer token, plus connects and disconnects.
 
     reconnect=True: python-socketio reconnects by itself; `auth` is then computed at every
     (re)connect as {"itemId": item, "lastBidId": the last bid id this tab has seen}.
     source_ip: polling requests leave from that loopback address."""
 
+    record_acks = False
+
     def __init__(self, endpoint: Endpoint, *, token: str, reconnect: bool = False, source_ip: str | None = None,
                  label: str = ""):
         self.endpoint = endpoint
         self.label = label
-        self.headers = {"Authorization": f"Bearer {token}"}
         kw: dict[str, Any] = dict(reconnection=reconnect, request_timeout=10)
         if reconnect:
             kw.update(reconnection_attempts=0, reconnection_delay=0.5, reconnection_delay_max=2,
@@ -403,29 +345,13 @@ class Tab:
             self._http = requests.Session()
             self._http.mount("http://", SourceAddressAdapter(source_ip))
             kw["http_session"] = self._http
-        self.sio = socketio.Client(**kw)
-        self.cond = threading.Condition()
-        self.received: list[Received] = []
+        super().__init__(socketio.Client(**kw), {"Authorization": f"Bearer {token}"})
         self.connects = 0
         self.disconnects = 0
-        self.connect_errors: list[Any] = []
         self.auth_calls: list[dict] = []
         self.auth_times: list[float] = []   # time.monotonic() of each (re)connect's CONNECT packet
         self.last_bid_id: str | None = None
         self.item_id: str | None = None
-        self._seq = itertools.count()
-        original = self.sio.eio._receive_packet
-
-        def receive(pkt):
-            if pkt.packet_type == engineio.packet.MESSAGE and isinstance(pkt.data, str):
-                self._record(pkt.data)
-            elif pkt.packet_type == engineio.packet.CLOSE:
-                with self.cond:
-                    self.received.append(Received(next(self._seq), ENGINE_CLOSE, None, time.monotonic()))
-                    self.cond.notify_all()
-            return original(pkt)
-
-        self.sio.eio._receive_packet = receive
 
         @self.sio.event
         def connect():
@@ -439,33 +365,11 @@ class Tab:
                 self.disconnects += 1
                 self.cond.notify_all()
 
-        @self.sio.on("connect_error")
-        def _connect_error(data=None):
-            with self.cond:
-                self.connect_errors.append(data)
-                self.cond.notify_all()
-
-    def _record(self, text: str) -> None:
-        if not text.startswith("2") or text[1:2] == "/":
-            return
-        rest = text[1:]
-        i = 0
-        while i < len(rest) and rest[i].isdigit():
-            i += 1
-        try:
-            args = json.loads(rest[i:])
-        except ValueError:
-            return
-        if not isinstance(args, list) or not args:
-            return
-        data = args[1] if len(args) > 1 else None
-        with self.cond:
-            self.received.append(Received(next(self._seq), args[0], data, time.monotonic()))
-            if args[0] == "bid" and isinstance(data, dict):
-                self.last_bid_id = data["bid"]["id"]
-            elif args[0] == "auction:state" and isinstance(data, dict) and data.get("recentBids"):
-                self.last_bid_id = data["recentBids"][-1]["id"]
-            self.cond.notify_all()
+    def _recorded(self, name: str, data: Any) -> None:
+        if name == "bid" and isinstance(data, dict):
+            self.last_bid_id = data["bid"]["id"]
+        elif name == "auction:state" and isinstance(data, dict) and data.get("recentBids"):
+            self.last_bid_id = data["recentBids"][-1]["id"]
 
     def _auth(self) -> dict:
         with self.cond:
@@ -484,40 +388,6 @@ class Tab:
             assert self.wait_count("auction:state", 1), f"{self.label}: no auction:state after connecting"
         return self
 
-    # events
-    def events(self, name: str) -> list[Any]:
-        with self.cond:
-            return [r.data for r in self.received if r.name == name]
-
-    def records(self) -> list[Received]:
-        with self.cond:
-            return list(self.received)
-
-    def bid_events(self) -> list[dict]:
-        return self.events("bid")
-
-    def wait_count(self, name: str, count: int, timeout: float = WAIT) -> list[Any]:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                found = [r.data for r in self.received if r.name == name]
-                left = deadline - time.monotonic()
-                if len(found) >= count or left <= 0:
-                    return found
-                self.cond.wait(left)
-
-    def wait_bid(self, bid_id: str, timeout: float = WAIT) -> dict | None:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for r in self.received:
-                    if r.name == "bid" and isinstance(r.data, dict) and r.data["bid"]["id"] == bid_id:
-                        return r.data
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(left)
-
     def wait_for(self, predicate: Callable[["Tab"], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self.cond:
@@ -529,42 +399,10 @@ class Tab:
                     return False
                 self.cond.wait(min(left, 0.2))
 
-    # bidding
-    def bid(self, item_id: str, price: int, timeout: float = 10) -> Any:
-        return self.sio.call("bid", {"itemId": item_id, "price": price}, timeout=timeout)
-
-    def bid_retrying(self, item_id: str, price: int, timeout: float = 20) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            ack = self.bid(item_id, price)
-            if not (isinstance(ack, dict) and ack.get("ok") is False and ack["error"]["code"] == "RATE_LIMITED"):
-                return ack
-            if time.monotonic() > deadline:
-                return ack
-            time.sleep(0.15)
-
     def close(self) -> None:
-        try:
-            self.sio.disconnect()
-        except Exception:  # noqa: BLE001
-            pass
-        try:
-            self.sio.shutdown()
-        except Exception:  # noqa: BLE001
-            pass
+        super().close()
         if self._http is not None:
             self._http.close()
-
-
-def source_ips(prefix: str) -> Callable[[], str]:
-    """Distinct loopback addresses 127.<prefix>.x.y (per-address limits count them apart)."""
-    counter = itertools.count(1)
-
-    def next_ip() -> str:
-        n = next(counter)
-        return f"127.{prefix}.{(n // 250) % 250}.{n % 250 + 1}"
-
-    return next_ip
 
 
 __all__ = ["Access", "Api", "Cluster", "Endpoint", "Instance", "Tab", "parse_access", "readyz",

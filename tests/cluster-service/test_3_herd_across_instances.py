@@ -6,7 +6,8 @@ and every tab sees the accepted bids once, in the one order they were stored."""
 
 from __future__ import annotations
 
-from service_helpers import herd, new_item, new_user
+from service_helpers import new_item, new_user
+from support.bidding import assert_one_winner, herd
 
 USERS = 6
 START, INCREMENT = 500, 25
@@ -28,14 +29,7 @@ def test_a_herd_on_both_instances_at_once_is_decided_in_one_order(cluster, api, 
     winners = []
     for minimum in (START, START + INCREMENT):
         answers = herd(tabs, lambda _i, t, price=minimum: t.bid(iid, price, timeout=20))
-        assert all(isinstance(a, dict) for a in answers), answers
-        won = [(t, a) for t, a in zip(tabs, answers) if a["ok"]]
-        assert len(won) == 1, [(t.label, a) for t, a in zip(tabs, answers)]
-        winners.append(won[0][1]["bid"])
-        for t, a in zip(tabs, answers):
-            if not a["ok"]:
-                assert a["error"]["code"] == "BID_TOO_LOW", (t.label, a)
-                assert str(minimum + INCREMENT) in a["error"]["message"], (t.label, a)
+        winners.append(assert_one_winner(answers, minimum + INCREMENT, [t.label for t in tabs]))
 
     # Then every tab at its own price, all at once: whatever the split into batches on each
     # instance, the accepted prices rise strictly in the stored order.

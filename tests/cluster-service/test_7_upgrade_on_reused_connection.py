@@ -22,14 +22,10 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 
-# The raw upgrade and its known-gap exception are shared with the outside-in suite.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "outside-in"))
-from raw_upgrade import KNOWN_GAP_REASON, KnownGap307, read_response, upgrade  # noqa: E402
+from support.raw_upgrade import KNOWN_GAP_REASON, KnownGap307, read_response, upgrade
 
 
 @pytest.mark.xfail(strict=True, raises=KnownGap307, reason=KNOWN_GAP_REASON)

@@ -5,8 +5,8 @@ import socket
 
 import pytest
 
-from raw_upgrade import KNOWN_GAP_REASON, KnownGap307, read_response, upgrade
 from sio_helpers import WAIT
+from support.raw_upgrade import KNOWN_GAP_REASON, KnownGap307, read_response, upgrade
 from support.waiting import wait_until
 
 

@@ -1,6 +1,6 @@
 """A WebSocket upgrade by hand on a raw socket that has already carried a request, and the
-text frames after it. Used by test_transports.py and by the cluster-service suite
-(test_7_upgrade_on_reused_connection.py) for the one known gap both of them expect to close:
+text frames after it. Used by the outside-in suite (test_transports.py) and the cluster-service
+suite (test_7_upgrade_on_reused_connection.py) for the one known gap both of them expect to close:
 the server answers such an upgrade with a 307 instead of its 101."""
 
 from __future__ import annotations
