@@ -3,13 +3,14 @@ on polling and on WebSocket-first handshakes."""
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 
 import pytest
 import requests
 
 from cluster_helpers import Api, readyz
-from service_helpers import new_user, polling_handshake, set_cookies, websocket_handshake
+from service_helpers import login, new_user, polling_handshake, set_cookies, websocket_handshake
 from service_helpers import session_cookie as cookie_of
 
 
@@ -87,12 +88,17 @@ def test_unknown_or_foreign_sessions_get_a_new_cookie_on_either_instance(one, tw
     assert session_cookie(r) not in (None, anns), "instance 2 let Ben use Ann's session"
 
 
-def test_logout_on_one_instance_ends_the_session_on_the_other(one, two, users):
-    ann, _ = users
-    session_id = session_cookie(handshake(two, ann.token))
+def test_logout_on_one_instance_ends_the_session_on_the_other(one, two, api):
+    # A user of its own: logout ends the sign-in, so its token is refused afterwards.
+    cid = new_user(api, name="Session Cid")
+    session_id = session_cookie(handshake(two, cid.token))
     assert session_id
-    assert session_cookie(handshake(one, ann.token, cookie=session_id)) is None
-    out = Api(one).post("/auth/logout", cookie=f"access_token={ann.token}; session_id={session_id}")
+    assert session_cookie(handshake(one, cid.token, cookie=session_id)) is None
+    out = Api(one).post("/auth/logout", cookie=f"access_token={cid.token}; session_id={session_id}")
     assert out.status_code == 204, out.text
-    fresh = session_cookie(handshake(two, ann.token, cookie=session_id))
+    # The old token is refused on the other instance too, and the session it had is gone: signed
+    # in again, the old session_id gets a new one there.
+    assert polling_handshake(two, headers_for(cid.token, session_id), close=True).status_code == 403
+    again = login(api, dataclasses.replace(cid))
+    fresh = session_cookie(handshake(two, again.token, cookie=session_id))
     assert fresh and fresh != session_id, "instance 2 still accepts a session logged out on instance 1"
