@@ -58,7 +58,13 @@ public struct AuctionService: Sendable {
         }
         var socketIO = SocketIOConfiguration(engine: engine)
         if let redis {
-            socketIO.adapterFactory = { RedisAdapter(namespace: $0, redis: redis, logger: logger) }
+            switch configuration.effectiveAdapter {
+            case .pubsub:
+                socketIO.adapterFactory = { RedisAdapter(namespace: $0, redis: redis, logger: logger) }
+            case .sharded:
+                let sharded = ShardedAdapterConfiguration(subscriptionMode: configuration.shardedMode)
+                socketIO.adapterFactory = { ShardedRedisAdapter(namespace: $0, redis: redis, configuration: sharded, logger: logger) }
+            }
         }
         let io = SocketIOServer(configuration: socketIO, logger: logger)
         serviceMetrics.observe(io)

@@ -12,6 +12,15 @@ public struct RedisPubSubMessage: Sendable {
     public var pattern: String?
     public var channel: String
     public var payload: ByteBuffer
+    /// Delivered by sharded pub/sub (`smessage`, after `SSUBSCRIBE`).
+    public var isSharded = false
+
+    public init(pattern: String? = nil, channel: String, payload: ByteBuffer, isSharded: Bool = false) {
+        self.pattern = pattern
+        self.channel = channel
+        self.payload = payload
+        self.isSharded = isSharded
+    }
 }
 
 /// Writes commands, parses replies with hiredis, and matches replies to requests in order.
@@ -23,10 +32,15 @@ final class RedisChannelHandler: ChannelDuplexHandler {
 
     private let reader = RESPReader()
     private var pending = CircularBuffer<EventLoopPromise<RESPValue>>()
+    /// Whether each pending request is a `SUNSUBSCRIBE`: a `sunsubscribe` reply that does not
+    /// answer one is Redis telling us a channel's slot left this node.
+    private var pendingUnsubscribes = CircularBuffer<Bool>()
     private let onMessage: (@Sendable (RedisPubSubMessage) -> Void)?
+    private let onShardUnsubscribed: (@Sendable (String) -> Void)?
 
-    init(onMessage: (@Sendable (RedisPubSubMessage) -> Void)?) {
+    init(onMessage: (@Sendable (RedisPubSubMessage) -> Void)?, onShardUnsubscribed: (@Sendable (String) -> Void)? = nil) {
         self.onMessage = onMessage
+        self.onShardUnsubscribed = onShardUnsubscribed
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -34,6 +48,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         var buffer = context.channel.allocator.buffer(capacity: 64)
         RESPCommand.format(request.arguments, into: &buffer)
         pending.append(request.promise)
+        pendingUnsubscribes.append(request.arguments.first.map { String(decoding: $0, as: UTF8.self).uppercased() == "SUNSUBSCRIBE" } ?? false)
         context.write(wrapOutboundOut(buffer), promise: promise)
     }
 
@@ -61,7 +76,16 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                 onMessage(RedisPubSubMessage(pattern: pattern, channel: channel, payload: payload))
                 return
             }
+            if kind == "smessage", items.count == 3, let channel = items[1].string, case .bulk(let payload?) = items[2] {
+                onMessage(RedisPubSubMessage(channel: channel, payload: payload, isSharded: true))
+                return
+            }
+            if kind == "sunsubscribe", pendingUnsubscribes.first != true, items.count >= 2, let channel = items[1].string {
+                onShardUnsubscribed?(channel)
+                return
+            }
         }
+        _ = pendingUnsubscribes.popFirst()
         guard let promise = pending.popFirst() else { return }
         if case .error(let message) = reply {
             promise.fail(RedisError.server(message))
@@ -81,6 +105,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     private func failPending(_ error: any Error) {
+        pendingUnsubscribes.removeAll()
         while let promise = pending.popFirst() { promise.fail(error) }
     }
 }

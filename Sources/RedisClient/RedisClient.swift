@@ -24,7 +24,7 @@ public final class RedisClient: Service, Sendable {
     /// Socket.IO session timers.
     let group: MultiThreadedEventLoopGroup
 
-    private struct State {
+    struct State {
         var command: RedisConnection?
         var subscriber: RedisConnection?
         var channels: Set<String> = []
@@ -38,15 +38,20 @@ public final class RedisClient: Service, Sendable {
         var slots: RedisCluster.SlotMap?
         var nodes: [RedisCluster.Node: RedisConnection] = [:]
         var nextSeed = 0
+        /// Sharded pub/sub: the channels wanted, and the node each is subscribed on now (absent:
+        /// to be subscribed by the next round of ``keepShardSubscriptions()``).
+        var shardChannels: Set<String> = []
+        var shardSubscribedOn: [String: RedisCluster.Node] = [:]
+        var shardSubscribers: [RedisCluster.Node: RedisConnection] = [:]
     }
 
-    private let state = NIOLockedValueBox(State())
+    let state = NIOLockedValueBox(State())
     static let maximumBackoff: Duration = .milliseconds(500)
     /// Counts for metrics.
     public let statistics = RedisStatistics()
 
     /// The TLS context of `rediss://`, or why there is none (every connection then fails with it).
-    private let tlsContext: Result<NIOSSLContext, RedisError>?
+    let tlsContext: Result<NIOSSLContext, RedisError>?
 
     /// Cluster mode: the nodes to start from (any of them; the rest is learned from
     /// `CLUSTER SLOTS`). Nil for a single Redis.
@@ -190,6 +195,7 @@ public final class RedisClient: Service, Sendable {
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await self.maintain(subscriber: false) }
             tasks.addTask { await self.maintain(subscriber: true) }
+            tasks.addTask { await self.keepShardSubscriptions() }
             await withGracefulShutdownHandler {
                 await tasks.waitForAll()
             } onGracefulShutdown: {
@@ -203,12 +209,12 @@ public final class RedisClient: Service, Sendable {
     public func stop() {
         let connections = state.withLockedValue { state -> [RedisConnection] in
             state.stopped = true
-            return [state.command, state.subscriber].compactMap { $0 } + state.nodes.values
+            return [state.command, state.subscriber].compactMap { $0 } + state.nodes.values + state.shardSubscribers.values
         }
         for connection in connections { connection.close() }
     }
 
-    private var isStopped: Bool { state.withLockedValue { $0.stopped } }
+    var isStopped: Bool { state.withLockedValue { $0.stopped } }
 
     var currentCommandConnection: RedisConnection? { state.withLockedValue { $0.command } }
 
@@ -283,7 +289,7 @@ public final class RedisClient: Service, Sendable {
     }
 
     /// AUTH, PING, then SELECT or the subscriptions.
-    private func prepare(_ connection: RedisConnection, subscriber: Bool) async throws {
+    func prepare(_ connection: RedisConnection, subscriber: Bool) async throws {
         if let password = url.password {
             let arguments = url.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
             do {
@@ -320,7 +326,7 @@ public final class RedisClient: Service, Sendable {
         for pattern in patterns.sorted() { _ = try await connection.send(Self.arguments("PSUBSCRIBE", pattern)) }
     }
 
-    private func dispatch(_ message: RedisPubSubMessage) {
+    func dispatch(_ message: RedisPubSubMessage) {
         statistics.messagesReceived.add(1, ordering: .relaxed)
         for handler in state.withLockedValue({ $0.handlers }) { handler(message) }
     }
@@ -335,7 +341,7 @@ public final class RedisClient: Service, Sendable {
 extension RedisClient {
     /// Where the main connections go: the single Redis, or the next node to try — the seeds and
     /// then every node the slot map names, in turn after each failure.
-    fileprivate func mainNode() -> RedisCluster.Node {
+    func mainNode() -> RedisCluster.Node {
         guard let seeds else { return RedisCluster.Node(host: url.host, port: url.port) }
         return state.withLockedValue { state in
             let known = seeds + (state.slots?.nodes ?? []).sorted { $0.description < $1.description }.filter { !seeds.contains($0) }
@@ -344,7 +350,7 @@ extension RedisClient {
     }
 
     /// Rereads the slot map (`CLUSTER SLOTS`), over `connection` or the command connection.
-    fileprivate func loadSlots(over connection: RedisConnection? = nil, answeredBy node: RedisCluster.Node? = nil) async throws {
+    func loadSlots(over connection: RedisConnection? = nil, answeredBy node: RedisCluster.Node? = nil) async throws {
         guard let connection = connection ?? state.withLockedValue({ $0.command }) else { throw RedisError.notConnected }
         let answering = node ?? mainNode()
         let map = try RedisCluster.SlotMap(clusterSlots: try await connection.send(Self.arguments("CLUSTER", "SLOTS")), answeredBy: answering)
@@ -355,6 +361,9 @@ extension RedisClient {
             return gone.compactMap { state.nodes.removeValue(forKey: $0) }
         }
         for connection in dropped { connection.close() }
+        // Open the primaries' connections now, so in-order publishes find them.
+        let missing = state.withLockedValue { state in map.primaries.filter { state.nodes[$0]?.channel.isActive != true } }
+        for primary in missing { Task { _ = try? await self.connection(to: primary) } }
     }
 
     /// The pipelined connection to one node, opened and prepared (AUTH, PING) on first use and

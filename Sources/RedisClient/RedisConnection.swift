@@ -16,7 +16,8 @@ final class RedisConnection: Sendable {
         port: Int,
         group: any EventLoopGroup,
         tls: NIOSSLContext? = nil,
-        onMessage: (@Sendable (RedisPubSubMessage) -> Void)?
+        onMessage: (@Sendable (RedisPubSubMessage) -> Void)?,
+        onShardUnsubscribed: (@Sendable (String) -> Void)? = nil
     ) async throws -> RedisConnection {
         // SNI takes names only; for an address, NIOSSL checks the certificate's IP entries
         // against the address connected to.
@@ -30,7 +31,7 @@ final class RedisConnection: Sendable {
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
                     }
-                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(onMessage: onMessage))
+                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(onMessage: onMessage, onShardUnsubscribed: onShardUnsubscribed))
                 }
             }
             .connect(host: host, port: port)

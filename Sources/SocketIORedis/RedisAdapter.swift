@@ -10,7 +10,7 @@ import SocketIO
 /// is a full member of the cluster.
 ///
 /// Rooms and local delivery are the in-process adapter's; this type adds what crosses servers.
-public final class RedisAdapter: Adapter {
+public final class RedisAdapter: BusAdapter {
     public let namespace: Namespace
     let redis: RedisClient
     let configuration: RedisAdapterConfiguration
@@ -50,24 +50,8 @@ public final class RedisAdapter: Adapter {
 
     // MARK: Broadcasts
 
-    public func broadcast(_ packet: SocketIOPacket, options: BroadcastOptions) {
-        if !options.flags.local { _ = publishBroadcast(packet, options: options) }
-        local.broadcast(packet, options: options)
-    }
-
-    public func broadcastInOrder(_ packet: SocketIOPacket, options: BroadcastOptions) async {
-        if !options.flags.local {
-            do {
-                _ = try await publishBroadcast(packet, options: options).get()
-            } catch {
-                logger.warning("broadcast not published to other servers", metadata: ["error": "\(error)"])
-            }
-        }
-        local.broadcast(packet, options: options)
-    }
-
     /// `[uid, {type: 2, data, nsp}, {rooms, except, flags}]` in msgpack on `K#N#[ROOM#]`.
-    private func publishBroadcast(_ packet: SocketIOPacket, options: BroadcastOptions) -> EventLoopFuture<RESPValue> {
+    func publishBroadcast(_ packet: SocketIOPacket, options: BroadcastOptions) -> EventLoopFuture<RESPValue> {
         let message: JSONValue = [.string(uid), WireFormat.packet(packet, namespace: namespace.name), WireFormat.options(options)]
         return redis.publishInOrder(MessagePack.encode(message), to: channels.broadcastChannel(rooms: options.rooms))
     }

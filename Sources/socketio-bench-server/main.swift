@@ -17,16 +17,16 @@ struct BenchServer: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port = 3000
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(help: "Redis URL; instances then share rooms through the Redis adapter.") var redis: String?
+    @Option(name: .customLong("redis-cluster"), help: "A Redis Cluster's nodes (host:port,…) instead of --redis, which then only lends its user, password and TLS.") var redisCluster: String?
+    @Option(help: "The Redis adapter: pubsub (classic) or sharded.") var adapter: RedisAdapterKind = .pubsub
 
     func run() async throws {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
         var configuration = SocketIOConfiguration(engine: EngineConfiguration(path: "/socket.io/", cors: .anyOrigin))
         var services: [any Service] = []
-        if let redis {
-            let client = RedisClient(url: try RedisURL(redis), logger: logger)
-            let adapterLogger = logger
-            configuration.adapterFactory = { RedisAdapter(namespace: $0, redis: client, logger: adapterLogger) }
+        if let client = try RedisClient.fromCommandLine(redis: redis, cluster: redisCluster, logger: logger) {
+            configuration.adapterFactory = adapter.factory(redis: client, logger: logger)
             services.append(client)
         }
         let io = SocketIOServer(configuration: configuration, logger: logger)
@@ -61,3 +61,5 @@ struct BenchServer: AsyncParsableCommand {
         try await group.run()
     }
 }
+
+extension RedisAdapterKind: ExpressibleByArgument {}

@@ -21,6 +21,8 @@ struct DemoServer: AsyncParsableCommand {
     @Option(name: .customLong("max-payload"), help: "Bytes.") var maxPayload = 1_000_000
     @Option(help: "Redis URL: share rooms and broadcasts with other instances through the Redis adapter.") var redis: String?
     @Option(help: "Name of this instance, reported by cluster events.") var name = "demo"
+    @Option(name: .customLong("redis-cluster"), help: "A Redis Cluster's nodes (host:port,…) instead of --redis, which then only lends its user, password and TLS.") var redisCluster: String?
+    @Option(help: "The Redis adapter: pubsub (classic) or sharded.") var adapter: RedisAdapterKind = .pubsub
 
     func run() async throws {
         var logger = Logger(label: "demo")
@@ -35,15 +37,14 @@ struct DemoServer: AsyncParsableCommand {
             )
         )
         var services: [any Service] = []
-        if let redis {
-            let client = RedisClient(url: try RedisURL(redis), logger: logger)
-            let adapterLogger = logger
-            configuration.adapterFactory = { RedisAdapter(namespace: $0, redis: client, logger: adapterLogger) }
+        let redisClient = try RedisClient.fromCommandLine(redis: redis, cluster: redisCluster, logger: logger)
+        if let client = redisClient {
+            configuration.adapterFactory = adapter.factory(redis: client, logger: logger)
             services.append(client)
         }
         let io = SocketIOServer(configuration: configuration, logger: logger)
         Self.mountMain(io.of("/"))
-        Self.mountCluster(io.of("/"), name: name)
+        Self.mountCluster(io.of("/"), name: name, redis: redisClient)
         io.of("/custom").onConnection { socket in
             socket.emit("welcome", ["nsp": "/custom"])
             socket.on("echo") { event in event.ack?(args: event.args) }
@@ -139,7 +140,7 @@ struct DemoServer: AsyncParsableCommand {
     }
 
     /// Cluster-wide operations, for the tests of the Redis adapter.
-    static func mountCluster(_ namespace: Namespace, name: String) {
+    static func mountCluster(_ namespace: Namespace, name: String, redis: RedisClient?) {
         namespace.onServerSideEmit("hello") { args in
             namespace.local.emit("server-side", ["from": "remote", "args": .array(args)])
             return .string("hello from \(name)")
@@ -152,6 +153,10 @@ struct DemoServer: AsyncParsableCommand {
                     ["id": .string(descriptor.id), "rooms": .array(descriptor.rooms.sorted().map { .string($0) }), "data": descriptor.data]
                 }
                 event.ack?(.array(list))
+            }
+            // How many pub/sub messages this instance's Redis client has received so far.
+            socket.on("redis-received") { event in
+                event.ack?(.number(Double(redis?.statistics.messagesReceived.load(ordering: .relaxed) ?? 0)))
             }
             socket.on("set-data") { event in
                 socket.data = event.args.first ?? .null
@@ -187,3 +192,5 @@ struct DemoServer: AsyncParsableCommand {
         }
     }
 }
+
+extension RedisAdapterKind: ExpressibleByArgument {}

@@ -1,100 +1,20 @@
 """The service on a Redis Cluster (3 primaries + 3 replicas of Debian's redis-server, started
 here): two instances given one seed node in REDIS_CLUSTER_NODES share sign-ins, sessions and bid
-limits (keys spread over the primaries by slot) and broadcasts (the classic adapter: pub/sub
-reaches every node), and keep doing so through a failover of every primary (MOVED: the slot map
-is reread) and a reshard of slots while requests flow (ASK and MOVED)."""
+limits (keys spread over the primaries by slot) and broadcasts (the sharded adapter, the default
+on a Cluster), race invariants included, and keep doing so through a failover of every primary
+(MOVED: the slot map is reread) and a reshard of slots while requests flow (ASK and MOVED)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from service_helpers import Api, Instance, SioClient, assert_ok_ack, new_item, new_user, wait_until
-
-REDIS_SERVER = os.environ.get("REDIS_SERVER", "redis-server")
-REDIS_CLI = os.environ.get("REDIS_CLI", "redis-cli")
-
-
-def cluster_port(taken: set[int]) -> int:
-    """A free port whose cluster bus port (+10000) is free and valid too."""
-    import random
-    import socket
-    while True:
-        port = random.randint(20000, 40000)
-        if port in taken or port + 10000 in taken:
-            continue
-        try:
-            for candidate in (port, port + 10000):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        taken.update({port, port + 10000})
-        return port
-
-
-class RedisCluster:
-    def __init__(self, folder: Path, nodes: int = 6):
-        taken: set[int] = set()
-        self.ports = [cluster_port(taken) for _ in range(nodes)]
-        self.procs = []
-        for port in self.ports:
-            d = folder / str(port)
-            d.mkdir(parents=True)
-            log = open(d / "redis.log", "ab")
-            self.procs.append((subprocess.Popen(
-                [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                 "--cluster-config-file", str(d / "nodes.conf"), "--cluster-node-timeout", "2000", "--dir", str(d),
-                 "--save", "", "--appendonly", "no"], stdout=log, stderr=subprocess.STDOUT), log))
-        for port in self.ports:
-            assert wait_until(lambda port=port: "PONG" in self.cli(port, "ping"), 10), f"node {port} did not start"
-        out = subprocess.run([REDIS_CLI, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
-                              "--cluster-replicas", "1", "--cluster-yes"], capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stdout + out.stderr
-        assert wait_until(self.is_ok, 30), [self.cli(p, "cluster", "info") for p in self.ports]
-
-    def cli(self, port: int, *args: str) -> str:
-        out = subprocess.run([REDIS_CLI, "-h", "127.0.0.1", "-p", str(port), *args], capture_output=True, text=True,
-                             timeout=30)
-        return out.stdout + out.stderr
-
-    def is_ok(self) -> bool:
-        return all("cluster_state:ok" in self.cli(p, "cluster", "info") for p in self.ports) and len(self.primaries()) == 3
-
-    def roles(self) -> dict[int, str]:
-        """port -> 'master' / 'slave', from each node's own view."""
-        found = {}
-        for p in self.ports:
-            for line in self.cli(p, "cluster", "nodes").splitlines():
-                fields = line.split()
-                if len(fields) > 2 and "myself" in fields[2]:
-                    found[p] = "master" if "master" in fields[2] else "slave"
-        return found
-
-    def primaries(self) -> list[int]:
-        return [p for p, role in self.roles().items() if role == "master"]
-
-    def node_id(self, port: int) -> str:
-        return self.cli(port, "cluster", "myid").strip()
-
-    def keys(self, port: int, pattern: str = "auction:*") -> list[str]:
-        return [k for k in self.cli(port, "--scan", "--pattern", pattern).splitlines() if k]
-
-    def stop(self) -> None:
-        for proc, log in self.procs:
-            proc.terminate()
-        for proc, log in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-            log.close()
+from support.bidding import assert_prices_rise, assert_saw_in_order, assert_stored_equals_acked, bid_race, wait_marker
+from support.redis_cluster import REDIS_CLI, RedisCluster
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +69,9 @@ def test_two_instances_share_everything_on_the_cluster(cluster, instances):
     # on one node, or been refused with MOVED).
     holding = [p for p in cluster.primaries() if cluster.keys(p)]
     assert len(holding) >= 2, {p: cluster.keys(p) for p in cluster.primaries()}
+    # The sharded adapter: both instances subscribe the namespace's channel by SSUBSCRIBE.
+    owner = cluster.owner_of("socket.io#/#")
+    assert cluster.cli(owner, "pubsub", "shardnumsub", "socket.io#/#").split() == ["socket.io#/#", "2"]
     for inst in instances:
         body = requests.get(inst.url + "/readyz", timeout=5).json()
         assert body["redis"] == "up", body
@@ -158,16 +81,7 @@ def test_a_failover_of_every_primary(cluster, instances):
     """Each primary's replica takes over (CLUSTER FAILOVER): the old primaries answer MOVED, the
     instances reread the slot map and go on; subscriptions on any node keep receiving."""
     one, two = instances
-    before = set(cluster.primaries())
-    for primary in sorted(before):
-        primary_id = cluster.node_id(primary)
-        replica = next(p for p in cluster.ports if p not in before and primary_id in cluster.cli(p, "cluster", "nodes")
-                       .split("myself", 1)[1].split("\n", 1)[0])
-        answer = cluster.cli(replica, "cluster", "failover")
-        assert "OK" in answer, answer
-        assert wait_until(lambda replica=replica: cluster.roles().get(replica) == "master", 20), \
-            (replica, cluster.roles(), cluster.cli(replica, "cluster", "nodes"))
-    assert wait_until(lambda: set(cluster.primaries()).isdisjoint(before) and cluster.is_ok(), 30), cluster.roles()
+    cluster.fail_over_every_primary()
     for n in range(3):
         round_trip(one, two, f"after failover {n}")
     for inst in instances:
@@ -191,3 +105,35 @@ def test_slots_moving_while_requests_flow(cluster, instances):
     assert reshard.returncode == 0, out
     assert answers and set(answers) == {200}, answers
     round_trip(one, two, "after reshard")
+
+
+def test_a_race_across_both_instances(instances):
+    """Tabs of six users on both instances (some polling) bid at once for 5 s: stored equals acked,
+    prices rise, and every tab saw every stored bid once in stored order with the right `mine`."""
+    one, two = instances
+    api = Api(one)
+    start, increment = 500, 5
+    seller = new_user(api, name="Cluster Race Seller")
+    item = new_item(api, seller, starting=start, increment=increment)
+    users = [new_user(api, name=f"Cluster Racer {i}") for i in range(6)]
+    clients = []
+    try:
+        for i in range(12):
+            user = users[i % 6]
+            clients.append((SioClient((one, two)[i % 2], token=user.token)
+                            .connect(item_id=item["id"], transports=["polling"] if i % 4 == 3 else ["websocket"]), user))
+        race = bid_race(clients, item["id"], start=start, increment=increment, duration=5.0,
+                        label=lambda _client, user: user.name)
+        stored = api.get(f"/items/{item['id']}/bids?limit=1000").json()
+        assert_stored_equals_acked(stored, race.ok_bids)
+        prices = assert_prices_rise(stored, start, increment)
+        watcher = SioClient(two, token=seller.token).connect(item_id=item["id"])
+        clients.append((watcher, seller))
+        marker = assert_ok_ack(watcher.bid_retrying(item["id"], prices[-1] + increment))
+        wait_marker([c for c, _ in clients], marker, timeout=15)
+        everyone = clients[:-1]
+        assert_saw_in_order(everyone, [b["id"] for b in stored] + [marker["id"]],
+                            label=lambda n, _client, user: f"socket {n} ({user.name})")
+    finally:
+        for c, _ in clients:
+            c.close()

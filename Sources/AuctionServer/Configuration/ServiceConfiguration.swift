@@ -1,5 +1,6 @@
 import Foundation
 import RedisClient
+import SocketIORedis
 import Logging
 
 /// Why the service refuses to start: the variable and what is wrong with it.
@@ -26,6 +27,11 @@ public struct ServiceConfiguration: Sendable {
     /// A Redis Cluster's seed nodes (`REDIS_CLUSTER_NODES=host:port,host:port,…`); the user,
     /// password and TLS then come from `REDIS_URL` when it is set too.
     public var redisClusterNodes: [RedisCluster.Node]?
+    /// The Redis adapter (`SOCKETIO_ADAPTER`): `pubsub` (classic) by default on a single Redis,
+    /// `sharded` by default on a Cluster; the sharded adapter's subscription mode
+    /// (`SOCKETIO_SHARDED_MODE`, `static` by default — see the README for why).
+    public var socketIOAdapter: RedisAdapterKind?
+    public var shardedMode = ShardedAdapterConfiguration.SubscriptionMode.static
     public var jwtSecret: String
     public var accessTokenTTL: Int
     public var sessionTTL: Int
@@ -117,6 +123,18 @@ public struct ServiceConfiguration: Sendable {
             }
             configuration.redisClusterNodes = nodes
         }
+        if let raw = environment["SOCKETIO_ADAPTER"], !raw.isEmpty {
+            guard let kind = RedisAdapterKind(rawValue: raw) else {
+                throw ConfigurationError(description: "SOCKETIO_ADAPTER must be pubsub or sharded, got '\(raw)'")
+            }
+            configuration.socketIOAdapter = kind
+        }
+        if let raw = environment["SOCKETIO_SHARDED_MODE"], !raw.isEmpty {
+            guard let mode = ShardedAdapterConfiguration.SubscriptionMode(rawValue: raw) else {
+                throw ConfigurationError(description: "SOCKETIO_SHARDED_MODE must be static, dynamic or dynamic-private, got '\(raw)'")
+            }
+            configuration.shardedMode = mode
+        }
         func path(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         configuration.redisTLS = RedisTLS(caFile: path("REDIS_TLS_CA_FILE"), certificateFile: path("REDIS_TLS_CERT_FILE"), keyFile: path("REDIS_TLS_KEY_FILE"))
         configuration.bidLimits = BidLimiter.Limits(
@@ -150,6 +168,11 @@ extension ServiceConfiguration {
         }
         guard let redisURL else { return nil }
         return RedisClient(url: try RedisURL(redisURL), tls: redisTLS, logger: logger)
+    }
+
+    /// `SOCKETIO_ADAPTER`, else sharded on a Cluster and classic on a single Redis.
+    public var effectiveAdapter: RedisAdapterKind {
+        socketIOAdapter ?? (redisClusterNodes == nil ? .pubsub : .sharded)
     }
 }
 

@@ -1,0 +1,200 @@
+import NIOCore
+
+/// Sharded pub/sub (Redis 7): a channel lives in the slot of its name, `SPUBLISH` goes to that
+/// slot's primary and `SSUBSCRIBE` must be sent to a node serving the slot. On a single Redis every
+/// channel is on that Redis.
+///
+/// Subscriptions are kept, not just sent: each wanted channel is subscribed on the node that owns
+/// its slot, over one subscriber connection per node, and a background round (every 250 ms, with
+/// the slot map reread every second on a cluster) subscribes again whatever is not subscribed on its
+/// owner — after a reconnect, a failover, a slot migration, or a `sunsubscribe` Redis sent because
+/// the slot left the node. Messages arrive through ``onMessage(_:)`` with `isSharded` set.
+extension RedisClient {
+    static let shardRound: Duration = .milliseconds(250)
+    static let slotMapRefresh: Duration = .seconds(1)
+
+    public func ssubscribe(_ channel: String) async throws {
+        state.withLockedValue { _ = $0.shardChannels.insert(channel) }
+        try? await subscribeShards()
+    }
+
+    public func sunsubscribe(_ channel: String) async throws {
+        let (node, connection) = state.withLockedValue { state -> (RedisCluster.Node?, RedisConnection?) in
+            state.shardChannels.remove(channel)
+            guard let node = state.shardSubscribedOn.removeValue(forKey: channel) else { return (nil, nil) }
+            return (node, state.shardSubscribers[node])
+        }
+        guard node != nil, let connection, connection.channel.isActive else { return }
+        _ = try await connection.send(Self.arguments("SUNSUBSCRIBE", channel))
+    }
+
+    /// The channels subscribed on their owner right now (for tests and health).
+    public var shardSubscriptions: [String: RedisCluster.Node] {
+        state.withLockedValue { $0.shardSubscribedOn }
+    }
+
+    /// `SPUBLISH`: to the primary of the channel's slot; returns how many subscribers got it.
+    @discardableResult
+    public func spublish(_ payload: [UInt8], to channel: String) async throws -> Int64 {
+        statistics.published.add(1, ordering: .relaxed)
+        do {
+            return try await send([Array("SPUBLISH".utf8), Array(channel.utf8), payload]).integer ?? 0
+        } catch {
+            statistics.publishFailures.add(1, ordering: .relaxed)
+            throw error
+        }
+    }
+
+    /// Writes an `SPUBLISH` now, in call order with every other message to the same channel (one
+    /// connection per node), and returns the future of its reply. A `MOVED` answer fails it
+    /// (the slot map is reread for the next one): pub/sub is at most once, and retrying later
+    /// would reorder it.
+    public func spublishInOrder(_ payload: [UInt8], to channel: String) -> EventLoopFuture<RESPValue> {
+        let arguments = [Array("SPUBLISH".utf8), Array(channel.utf8), payload]
+        statistics.published.add(1, ordering: .relaxed)
+        let connection: RedisConnection? = state.withLockedValue { state in
+            guard isCluster else { return state.command }
+            guard let owner = state.slots?.primary(of: RedisCluster.slot(of: Array(channel.utf8))) else { return nil }
+            return state.nodes[owner]
+        }
+        let statistics = self.statistics
+        guard let connection, connection.channel.isActive else {
+            // Not connected to the owner yet: sent as soon as it is (this one may then be overtaken).
+            let promise = group.next().makePromise(of: RESPValue.self)
+            promise.completeWithTask { try await self.send(arguments) }
+            return promise.futureResult.flatMapErrorThrowing { error in
+                statistics.publishFailures.add(1, ordering: .relaxed)
+                throw error
+            }
+        }
+        return connection.write(arguments).flatMapErrorThrowing { error in
+            statistics.publishFailures.add(1, ordering: .relaxed)
+            if case RedisError.server(let message) = error, RedisCluster.Redirection(message) != nil {
+                Task { try? await self.loadSlots() }
+            }
+            throw error
+        }
+    }
+
+    /// `PUBSUB SHARDNUMSUB channel`, summed over every node (only the shard's nodes count any).
+    public func shardSubscriberCount(_ channel: String) async throws -> Int {
+        let arguments = Self.arguments("PUBSUB", "SHARDNUMSUB", channel)
+        func count(_ reply: RESPValue) throws -> Int {
+            guard case .array(let items?) = reply, items.count == 2, let count = items[1].integer else {
+                throw RedisError.protocolError("unexpected SHARDNUMSUB reply \(reply)")
+            }
+            return Int(count)
+        }
+        let nodes = state.withLockedValue { $0.slots?.nodes ?? [] }
+        guard isCluster, !nodes.isEmpty else { return try count(try await send(arguments)) }
+        var total = 0
+        for node in nodes { total += try count(try await connection(to: node).send(arguments)) }
+        return total
+    }
+
+    // MARK: Keeping the subscriptions
+
+    /// Runs until the client stops: a round of ``subscribeShards()`` every 250 ms, the slot map
+    /// reread every second on a cluster that has sharded subscriptions.
+    func keepShardSubscriptions() async {
+        var sinceRefresh: Duration = .zero
+        while !isStopped, !Task.isCancelled {
+            do {
+                try await Task.sleep(for: Self.shardRound)
+            } catch {
+                return
+            }
+            let wanted = state.withLockedValue { !$0.shardChannels.isEmpty }
+            guard wanted else { continue }
+            sinceRefresh += Self.shardRound
+            if isCluster, sinceRefresh >= Self.slotMapRefresh {
+                sinceRefresh = .zero
+                try? await loadSlots()
+            }
+            try? await subscribeShards()
+        }
+    }
+
+    /// Subscribes every wanted channel that is not subscribed on its owner now, and moves those
+    /// whose slot changed owner.
+    func subscribeShards() async throws {
+        let plan = state.withLockedValue { state -> [(String, RedisCluster.Node?)] in
+            state.shardChannels.sorted().compactMap { channel in
+                let owner: RedisCluster.Node?
+                if isCluster {
+                    owner = state.slots?.primary(of: RedisCluster.slot(of: Array(channel.utf8)))
+                } else {
+                    owner = RedisCluster.Node(host: url.host, port: url.port)
+                }
+                let current = state.shardSubscribedOn[channel]
+                if let current, current == owner, state.shardSubscribers[current]?.channel.isActive == true { return nil }
+                return (channel, owner)
+            }
+        }
+        var failure: (any Error)?
+        for (channel, owner) in plan {
+            guard let owner else { continue }
+            do {
+                let previous = state.withLockedValue { state -> (RedisCluster.Node, RedisConnection)? in
+                    guard let node = state.shardSubscribedOn.removeValue(forKey: channel), node != owner,
+                        let connection = state.shardSubscribers[node]
+                    else { return nil }
+                    return (node, connection)
+                }
+                if let (_, old) = previous, old.channel.isActive {
+                    _ = try? await old.send(Self.arguments("SUNSUBSCRIBE", channel))
+                }
+                let connection = try await shardSubscriber(for: owner)
+                _ = try await connection.send(Self.arguments("SSUBSCRIBE", channel))
+                state.withLockedValue { state in
+                    if state.shardChannels.contains(channel) { state.shardSubscribedOn[channel] = owner }
+                }
+            } catch RedisError.server(let message) where RedisCluster.Redirection(message) != nil {
+                // The slot moved since the map was read.
+                try? await loadSlots()
+                failure = RedisError.server(message)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// The subscriber connection to one node for sharded channels, opened on first use; when it
+    /// closes, its channels are marked for the next round.
+    private func shardSubscriber(for node: RedisCluster.Node) async throws -> RedisConnection {
+        if let existing = state.withLockedValue({ $0.shardSubscribers[node] }), existing.channel.isActive { return existing }
+        let connection = try await RedisConnection.connect(
+            host: node.host,
+            port: node.port,
+            group: group,
+            tls: try tlsContext?.get(),
+            onMessage: { [weak self] message in self?.dispatch(message) },
+            onShardUnsubscribed: { [weak self] channel in
+                // Redis dropped it (its slot left the node): the next round subscribes it again.
+                self?.state.withLockedValue { state in
+                    if state.shardSubscribedOn[channel] == node { state.shardSubscribedOn.removeValue(forKey: channel) }
+                }
+            }
+        )
+        do {
+            try await prepare(connection, subscriber: false)
+        } catch {
+            connection.close()
+            throw error
+        }
+        connection.closeFuture.whenComplete { [weak self] _ in
+            self?.state.withLockedValue { state in
+                if state.shardSubscribers[node] === connection { state.shardSubscribers.removeValue(forKey: node) }
+                for (channel, on) in state.shardSubscribedOn where on == node { state.shardSubscribedOn.removeValue(forKey: channel) }
+            }
+        }
+        let (kept, spare) = state.withLockedValue { state -> (RedisConnection, RedisConnection?) in
+            if let other = state.shardSubscribers[node], other.channel.isActive { return (other, connection) }
+            state.shardSubscribers[node] = connection
+            return (connection, nil)
+        }
+        spare?.close()
+        return kept
+    }
+}
