@@ -8,7 +8,7 @@ VENV_PY := $(VENV)/bin/python
 BIN_DIR ?= .build/debug
 export BIN_DIR
 
-.PHONY: deps build run run-observed test compliance fuzz bench bench-protocol bench-service bench-herd bench-cluster clean
+.PHONY: deps build run run-cluster run-observed test compliance fuzz bench bench-protocol bench-service bench-herd bench-cluster clean
 
 ## deps: install what the tests need (Debian packages as root, Python venv in .data/venv)
 deps:
@@ -17,6 +17,10 @@ deps:
 ## build: one debug build of every product and the test targets
 build:
 	swift build --build-tests
+
+## run-cluster: make run on a local Redis Cluster (3 primaries + 3 replicas, nodes 7100-7105) with the sharded adapter
+run-cluster:
+	REDIS_MODE=cluster bash scripts/run.sh
 
 ## run: deps, PostgreSQL (5433) and Redis (6380) under .data/, build, migrate, seed, instances on :3000 and :3001, nginx on :8080; Ctrl-C stops all
 run:

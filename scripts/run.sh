@@ -14,6 +14,9 @@
 #                                     keeps each session on its instance by the sid's tag
 #                                     (deploy/nginx/auction.conf.template, rendered into
 #                                     .data/nginx by deploy/nginx/render-local.sh), in the foreground
+#   +  with REDIS_MODE=cluster (`make run-cluster`): instead of step 3, a local Redis Cluster of
+#      3 primaries + 3 replicas on 127.0.0.1:$REDIS_CLUSTER_PORT… (scripts/redis-cluster.sh, data
+#      in $REDIS_CLUSTER_DIR), the instances on it through REDIS_CLUSTER_NODES with the sharded adapter
 #   +  with WITH_PROMETHEUS=1 (`make run-observed`): Debian's prometheus on 127.0.0.1:$PROMETHEUS_PORT
 #      scraping every instance (scripts/prometheus.sh; config and data in $PROMETHEUS_DIR)
 #   8. prints the URL and the demo logins, then waits; Ctrl-C stops everything it started.
@@ -24,6 +27,7 @@
 #   INSTANCE_PORTS ("3000 3001"), LB_PORT (8080), NGINX_DIR (.data/nginx),
 #   JWT_SECRET (default: a random one kept in .data/jwt-secret so logins survive restarts),
 #   SKIP_DEPS=1 (do not run install-deps.sh), BIN_DIR (.build/debug).
+#   REDIS_MODE=cluster, REDIS_CLUSTER_PORT (7100: nodes 7100-7105), REDIS_CLUSTER_DIR (.data/redis-cluster).
 #   WITH_PROMETHEUS=1 (also Prometheus; install-deps.sh then installs it), PROMETHEUS_PORT (9090),
 #   PROMETHEUS_DIR (.data/prometheus), SCRAPE_INTERVAL (5s).
 set -euo pipefail
@@ -94,6 +98,10 @@ cleanup() {
     fi
     if [ -n "${PROMETHEUS_PID:-}" ]; then stop_child prometheus "$PROMETHEUS_PID" 10; fi
     if [ -n "$REDIS_PID" ]; then stop_child redis-server "$REDIS_PID" 10; fi
+    if [ "${REDIS_CLUSTER_STARTED:-0}" -eq 1 ]; then
+        say "stopping the Redis Cluster"
+        bash scripts/redis-cluster.sh stop "$REDIS_CLUSTER_DIR" || true
+    fi
     if [ "$PG_STARTED" -eq 1 ]; then
         say "stopping PostgreSQL"
         bash scripts/postgres.sh stop "$PG_DIR" || true
@@ -148,10 +156,20 @@ export DATABASE_URL
 say "PostgreSQL: $DATABASE_URL"
 
 # --- 3. Redis --------------------------------------------------------------------------
+REDIS_MODE=${REDIS_MODE:-single}
+REDIS_CLUSTER_PORT=${REDIS_CLUSTER_PORT:-7100}
+REDIS_CLUSTER_DIR=${REDIS_CLUSTER_DIR:-.data/redis-cluster}
+REDIS_CLUSTER_STARTED=0
 redis_ping() { [ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 mkdir -p "$REDIS_DIR"
 REDIS_DIR=$(cd "$REDIS_DIR" && pwd)
-if port_in_use "$REDIS_PORT"; then
+if [ "$REDIS_MODE" = cluster ]; then
+    say "Redis Cluster on 127.0.0.1:$REDIS_CLUSTER_PORT-$((REDIS_CLUSTER_PORT + 5)) (data in $REDIS_CLUSTER_DIR)"
+    REDIS_CLUSTER_STARTED=1
+    REDIS_CLUSTER_NODES=$(bash scripts/redis-cluster.sh start "$REDIS_CLUSTER_DIR" "$REDIS_CLUSTER_PORT")
+    export REDIS_CLUSTER_NODES
+    unset REDIS_URL
+elif port_in_use "$REDIS_PORT"; then
     # A redis-server left behind by a run that was killed (SIGKILL skips the cleanup) is reused.
     actual_dir=$(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get dir 2>/dev/null | sed -n 2p || true)
     [ "$actual_dir" = "$REDIS_DIR" ] ||
@@ -170,8 +188,13 @@ else
         sleep 0.2
     done
 fi
-export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-say "Redis: $REDIS_URL"
+if [ "$REDIS_MODE" = cluster ]; then
+    REDIS_SHOWN="Redis Cluster $REDIS_CLUSTER_NODES (sharded adapter)"
+else
+    export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+    REDIS_SHOWN=$REDIS_URL
+fi
+say "Redis: $REDIS_SHOWN"
 
 # --- 4. build --------------------------------------------------------------------------
 say "swift build --product auction"
@@ -256,7 +279,7 @@ fi
     echo "  Demo logins (password password123):"
     echo "    alice@example.com (Alice)   bob@example.com (Bob)   carol@example.com (Carol)"
     echo "  PostgreSQL: $DATABASE_URL"
-    echo "  Redis:      $REDIS_URL"
+    echo "  Redis:      $REDIS_SHOWN"
     if [ -n "${PROMETHEUS_PID:-}" ]; then
         echo "  Prometheus: http://127.0.0.1:$PROMETHEUS_PORT/   (dashboard: deploy/grafana/auction.json)"
     fi
