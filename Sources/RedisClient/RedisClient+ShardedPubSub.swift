@@ -6,9 +6,10 @@ import NIOCore
 ///
 /// Subscriptions are kept, not just sent: each wanted channel is subscribed on the node that owns
 /// its slot, over one subscriber connection per node, and a background round (every 250 ms, with
-/// the slot map reread every second on a cluster) subscribes again whatever is not subscribed on its
-/// owner — after a reconnect, a failover, a slot migration, or a `sunsubscribe` Redis sent because
-/// the slot left the node. Messages arrive through ``onMessage(_:)`` with `isSharded` set.
+/// the slot map reread every second on a cluster) subscribes again, on its slot's owner, whatever
+/// no live connection holds — after a reconnect, a node's failure, or a `sunsubscribe` Redis pushes
+/// when the slot leaves the node (a migration). A failover moves nothing: the old primary, now a
+/// replica of the same shard, still delivers the channel. Messages arrive through ``onMessage(_:)`` with `isSharded` set.
 extension RedisClient {
     static let shardRound: Duration = .milliseconds(250)
     static let slotMapRefresh: Duration = .seconds(1)
@@ -46,9 +47,9 @@ extension RedisClient {
     }
 
     /// Writes an `SPUBLISH` now, in call order with every other message to the same channel (one
-    /// connection per node), and returns the future of its reply. A `MOVED` answer fails it
-    /// (the slot map is reread for the next one): pub/sub is at most once, and retrying later
-    /// would reorder it.
+    /// connection per node), and returns the future of its reply. On a cluster, a `MOVED` answer
+    /// or a lost connection rereads the slot map and sends it again to the channel's owner before
+    /// the future completes.
     public func spublishInOrder(_ payload: [UInt8], to channel: String) -> EventLoopFuture<RESPValue> {
         let arguments = [Array("SPUBLISH".utf8), Array(channel.utf8), payload]
         statistics.published.add(1, ordering: .relaxed)
@@ -67,12 +68,27 @@ extension RedisClient {
                 throw error
             }
         }
-        return connection.write(arguments).flatMapErrorThrowing { error in
-            statistics.publishFailures.add(1, ordering: .relaxed)
-            if case RedisError.server(let message) = error, RedisCluster.Redirection(message) != nil {
-                Task { try? await self.loadSlots() }
+        return connection.write(arguments).flatMapError { error in
+            // The slot moved, or its primary went away (a failover): sent again to the owner the
+            // reread map names. The future completes only then, so a caller that waits for it
+            // before its next publish keeps its order.
+            let redirected: Bool
+            if case RedisError.server(let message) = error { redirected = RedisCluster.Redirection(message) != nil } else { redirected = false }
+            guard self.isCluster, redirected || Self.isConnectionFailure(error) else {
+                statistics.publishFailures.add(1, ordering: .relaxed)
+                return connection.channel.eventLoop.makeFailedFuture(error)
             }
-            throw error
+            let retried = connection.channel.eventLoop.makePromise(of: RESPValue.self)
+            retried.completeWithTask {
+                try? await self.loadSlots()
+                do {
+                    return try await self.send(arguments)
+                } catch {
+                    statistics.publishFailures.add(1, ordering: .relaxed)
+                    throw error
+                }
+            }
+            return retried.futureResult
         }
     }
 
@@ -115,8 +131,7 @@ extension RedisClient {
         }
     }
 
-    /// Subscribes every wanted channel that is not subscribed on its owner now, and moves those
-    /// whose slot changed owner.
+    /// Subscribes, on the owner of its slot, every wanted channel that no live connection holds.
     func subscribeShards() async throws {
         let plan = state.withLockedValue { state -> [(String, RedisCluster.Node?)] in
             state.shardChannels.sorted().compactMap { channel in
@@ -126,8 +141,10 @@ extension RedisClient {
                 } else {
                     owner = RedisCluster.Node(host: url.host, port: url.port)
                 }
-                let current = state.shardSubscribedOn[channel]
-                if let current, current == owner, state.shardSubscribers[current]?.channel.isActive == true { return nil }
+                // Kept where it is while that node keeps it: after a failover the old primary is a
+                // replica of the same shard and still delivers the channel, and moving it would
+                // open a gap. Redis pushes `sunsubscribe` when the slot leaves the node.
+                if let current = state.shardSubscribedOn[channel], state.shardSubscribers[current]?.channel.isActive == true { return nil }
                 return (channel, owner)
             }
         }
@@ -135,15 +152,6 @@ extension RedisClient {
         for (channel, owner) in plan {
             guard let owner else { continue }
             do {
-                let previous = state.withLockedValue { state -> (RedisCluster.Node, RedisConnection)? in
-                    guard let node = state.shardSubscribedOn.removeValue(forKey: channel), node != owner,
-                        let connection = state.shardSubscribers[node]
-                    else { return nil }
-                    return (node, connection)
-                }
-                if let (_, old) = previous, old.channel.isActive {
-                    _ = try? await old.send(Self.arguments("SUNSUBSCRIBE", channel))
-                }
                 let connection = try await shardSubscriber(for: owner)
                 _ = try await connection.send(Self.arguments("SSUBSCRIBE", channel))
                 state.withLockedValue { state in
@@ -163,6 +171,7 @@ extension RedisClient {
     /// The subscriber connection to one node for sharded channels, opened on first use; when it
     /// closes, its channels are marked for the next round.
     private func shardSubscriber(for node: RedisCluster.Node) async throws -> RedisConnection {
+        guard !isStopped else { throw RedisError.notConnected }
         if let existing = state.withLockedValue({ $0.shardSubscribers[node] }), existing.channel.isActive { return existing }
         let connection = try await RedisConnection.connect(
             host: node.host,
@@ -171,9 +180,15 @@ extension RedisClient {
             tls: try tlsContext?.get(),
             onMessage: { [weak self] message in self?.dispatch(message) },
             onShardUnsubscribed: { [weak self] channel in
-                // Redis dropped it (its slot left the node): the next round subscribes it again.
-                self?.state.withLockedValue { state in
+                // Redis dropped it (its slot left the node): subscribed again at once, on the owner
+                // the reread map names.
+                guard let self else { return }
+                self.state.withLockedValue { state in
                     if state.shardSubscribedOn[channel] == node { state.shardSubscribedOn.removeValue(forKey: channel) }
+                }
+                Task {
+                    if self.isCluster { try? await self.loadSlots() }
+                    try? await self.subscribeShards()
                 }
             }
         )

@@ -369,6 +369,8 @@ extension RedisClient {
     /// The pipelined connection to one node, opened and prepared (AUTH, PING) on first use and
     /// again after it closed.
     func connection(to node: RedisCluster.Node) async throws -> RedisConnection {
+        // Stopped, the event loop group is going away: nothing new is opened on it.
+        guard !isStopped else { throw RedisError.notConnected }
         if let existing = state.withLockedValue({ $0.nodes[node] }), existing.channel.isActive { return existing }
         let connection = try await RedisConnection.connect(host: node.host, port: node.port, group: group, tls: try tlsContext?.get(), onMessage: nil)
         do {

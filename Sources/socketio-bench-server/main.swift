@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import EngineIO
 import Hummingbird
@@ -25,7 +26,8 @@ struct BenchServer: AsyncParsableCommand {
         logger.logLevel = .warning
         var configuration = SocketIOConfiguration(engine: EngineConfiguration(path: "/socket.io/", cors: .anyOrigin))
         var services: [any Service] = []
-        if let client = try RedisClient.fromCommandLine(redis: redis, cluster: redisCluster, logger: logger) {
+        let redisClient = try RedisClient.fromCommandLine(redis: redis, cluster: redisCluster, logger: logger)
+        if let client = redisClient {
             configuration.adapterFactory = adapter.factory(redis: client, logger: logger)
             services.append(client)
         }
@@ -59,6 +61,10 @@ struct BenchServer: AsyncParsableCommand {
             )
         )
         try await group.run()
+        // For the cluster benchmark: what this instance's Redis client received and sent.
+        if let stats = redisClient?.statistics {
+            FileHandle.standardError.write(Data("redis: received \(stats.messagesReceived.load(ordering: .relaxed)) messages, published \(stats.published.load(ordering: .relaxed))\n".utf8))
+        }
     }
 }
 
