@@ -21,6 +21,25 @@ struct BenchServer: AsyncParsableCommand {
     @Option(name: .customLong("redis-cluster"), help: "A Redis Cluster's nodes (host:port,…) instead of --redis, which then only lends its user, password and TLS.") var redisCluster: String?
     @Option(help: "The Redis adapter: pubsub (classic) or sharded.") var adapter: RedisAdapterKind = .pubsub
 
+    /// Bad command lines exit with status 2 and the usage, as the contract says (ArgumentParser's
+    /// own status for them is 64).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+
     func run() async throws {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
