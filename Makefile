@@ -8,7 +8,7 @@ VENV_PY := $(VENV)/bin/python
 BIN_DIR ?= .build/debug
 export BIN_DIR
 
-.PHONY: deps build run run-cluster run-observed test compliance fuzz bench bench-protocol bench-service bench-herd bench-cluster clean
+.PHONY: deps build run run-cluster run-observed test compliance fuzz bench bench-protocol bench-service bench-herd bench-cluster bench-sharded clean
 
 ## deps: install what the tests need (Debian packages as root, Python venv in .data/venv)
 deps:
@@ -71,6 +71,10 @@ bench-herd:
 ## bench-cluster: bid fan-out across two instances sharing Redis (release build; see bench/cluster.sh)
 bench-cluster:
 	bash bench/cluster.sh
+
+## bench-sharded: the same fan-out over two instances with the classic adapter on one Redis and the sharded adapter on a local Redis Cluster, one run (release build; see bench/sharded.sh)
+bench-sharded:
+	bash bench/sharded.sh
 
 ## clean: remove build products and test scratch (keeps the venv in .data/venv)
 clean:
