@@ -20,6 +20,7 @@ struct BenchServer: AsyncParsableCommand {
     @Option(help: "Redis URL; instances then share rooms through the Redis adapter.") var redis: String?
     @Option(name: .customLong("redis-cluster"), help: "A Redis Cluster's nodes (host:port,…) instead of --redis, which then only lends its user, password and TLS.") var redisCluster: String?
     @Option(help: "The Redis adapter: pubsub (classic) or sharded.") var adapter: RedisAdapterKind = .pubsub
+    @Flag(help: "Connection state recovery (in-process adapter only): 2 minutes, middlewares skipped.") var recovery = false
 
     /// Bad command lines exit with status 2 and the usage, as the contract says (ArgumentParser's
     /// own status for them is 64).
@@ -44,6 +45,7 @@ struct BenchServer: AsyncParsableCommand {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
         var configuration = SocketIOConfiguration(engine: EngineConfiguration(path: "/socket.io/", cors: .anyOrigin))
+        if recovery { configuration.connectionStateRecovery = ConnectionStateRecovery() }
         var services: [any Service] = []
         let redisClient = try RedisClient.fromCommandLine(redis: redis, cluster: redisCluster, logger: logger)
         if let client = redisClient {

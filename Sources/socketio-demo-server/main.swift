@@ -23,6 +23,8 @@ struct DemoServer: AsyncParsableCommand {
     @Option(help: "Name of this instance, reported by cluster events.") var name = "demo"
     @Option(name: .customLong("redis-cluster"), help: "A Redis Cluster's nodes (host:port,…) instead of --redis, which then only lends its user, password and TLS.") var redisCluster: String?
     @Option(help: "The Redis adapter: pubsub (classic) or sharded.") var adapter: RedisAdapterKind = .pubsub
+    @Flag(help: "Connection state recovery (in-process adapter only): 2 minutes, middlewares skipped.") var recovery = false
+    @Option(name: .customLong("recovery-seconds"), help: "With --recovery: how long a dropped socket can come back.") var recoverySeconds = 120
 
     func run() async throws {
         var logger = Logger(label: "demo")
@@ -36,6 +38,7 @@ struct DemoServer: AsyncParsableCommand {
                 cors: .anyOrigin
             )
         )
+        if recovery { configuration.connectionStateRecovery = ConnectionStateRecovery(maxDisconnectionDuration: .seconds(recoverySeconds)) }
         var services: [any Service] = []
         let redisClient = try RedisClient.fromCommandLine(redis: redis, cluster: redisCluster, logger: logger)
         if let client = redisClient {
@@ -96,6 +99,13 @@ struct DemoServer: AsyncParsableCommand {
                 event.ack?(sortedRooms(socket))
             }
             socket.on("rooms") { event in event.ack?(sortedRooms(socket)) }
+            // Connection state recovery: whether this socket came back, its data, and an event to
+            // itself (recoverable with --recovery, like a broadcast).
+            socket.on("recovered") { event in event.ack?(["recovered": .bool(socket.recovered), "data": socket.data]) }
+            socket.on("emit-self") { event in
+                socket.emit("self", args: event.args)
+                event.ack?("ok")
+            }
             socket.on("broadcast") { event in
                 guard let request = event.args.first, let room = request["room"]?.stringValue,
                     let name = request["event"]?.stringValue

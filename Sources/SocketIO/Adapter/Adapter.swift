@@ -91,10 +91,22 @@ public protocol Adapter: Sendable {
     /// How many servers share this namespace, this one included.
     func serverCount() async -> Int
     func close() async
+
+    /// Whether this adapter keeps sessions and broadcasts for connection state recovery.
+    var recoversConnections: Bool { get }
+    /// Keeps a socket whose connection dropped.
+    func persistSession(_ session: RecoverableSession)
+    /// The kept socket of `pid` and what it missed after `offset`; nil when it cannot come back.
+    func restoreSession(pid: String, offset: String) -> RestoredSession?
 }
 
 extension Adapter {
     public func serverSideEmitWithAck(_ args: [JSONValue]) async -> [JSONValue] { [] }
+
+    /// Cluster adapters do not recover connections (as Node's Redis pub/sub adapters).
+    public var recoversConnections: Bool { false }
+    public func persistSession(_ session: RecoverableSession) {}
+    public func restoreSession(pid: String, offset: String) -> RestoredSession? { nil }
 
     public func broadcastInOrder(_ packet: SocketIOPacket, options: BroadcastOptions) async {
         broadcast(packet, options: options)

@@ -10,9 +10,24 @@ public final class InMemoryAdapter: Adapter {
 
     public let namespace: Namespace
     private let rooms = NIOLockedValueBox(Rooms())
+    /// Sessions and broadcasts kept for connection state recovery, when it is on.
+    private let recovery: RecoveryLog?
 
-    public init(namespace: Namespace) {
+    /// With `recovery`, this adapter keeps dropped sessions and logs broadcasts with offsets
+    /// (the namespace's own adapter; a cluster adapter's local part is made without).
+    public init(namespace: Namespace, recovery: ConnectionStateRecovery? = nil) {
         self.namespace = namespace
+        self.recovery = recovery.map(RecoveryLog.init(configuration:))
+    }
+
+    public var recoversConnections: Bool { recovery != nil }
+
+    public func persistSession(_ session: RecoverableSession) {
+        recovery?.persist(session)
+    }
+
+    public func restoreSession(pid: String, offset: String) -> RestoredSession? {
+        recovery?.restore(pid: pid, offset: offset)
     }
 
     public func addAll(_ socketID: String, rooms newRooms: Set<String>) {
@@ -74,6 +89,11 @@ public final class InMemoryAdapter: Adapter {
     }
 
     public func broadcast(_ packet: SocketIOPacket, options: BroadcastOptions) {
+        var packet = packet
+        // Node's rule: events without an ack request that are not volatile get an offset.
+        if let recovery, packet.type == .event, packet.id == nil, !options.flags.volatile, let data = packet.data?.arrayValue {
+            packet.data = .array(recovery.record(data, options: options))
+        }
         let encoded = PreparedMessages(SocketIOPacketEncoder.encode(packet))
         for id in matchingSocketIDs(options) {
             namespace.socket(id: id)?.sendEncoded(encoded, volatile: options.flags.volatile)

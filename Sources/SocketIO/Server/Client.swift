@@ -125,13 +125,30 @@ final class Client: Sendable {
             send(SocketIOPacket(type: .connect, namespace: name, data: ["sid": .string(existing.id)]))
             return
         }
-        let socket = Socket(namespace: namespace, client: self, auth: auth)
+        var restored: RestoredSession?
+        if namespace.adapter.recoversConnections, let pid = auth["pid"]?.stringValue, let offset = auth["offset"]?.stringValue {
+            // Unknown, expired or forged: nil, and a new socket like any other.
+            restored = namespace.adapter.restoreSession(pid: pid, offset: offset)
+        }
+        let socket = Socket(namespace: namespace, client: self, auth: auth, restoring: restored?.session)
+        if let restored {
+            namespace.adapter.addAll(socket.id, rooms: restored.session.rooms)
+            socket.data = restored.session.data
+            // The missed events first, the CONNECT reply after them (Node's order).
+            for data in restored.missedPackets {
+                send(SocketIOPacket(type: .event, namespace: name, data: .array(data)))
+            }
+        }
         do {
-            try await namespace.runMiddleware(socket)
+            if !(socket.recovered && server.configuration.connectionStateRecovery?.skipMiddlewares == true) {
+                try await namespace.runMiddleware(socket)
+            }
         } catch let refusal as ConnectionRefusal {
+            if socket.recovered { namespace.adapter.deleteAll(socket.id) }
             send(SocketIOPacket(type: .connectError, namespace: name, data: refusal.payload))
             return
         } catch {
+            if socket.recovered { namespace.adapter.deleteAll(socket.id) }
             send(SocketIOPacket(type: .connectError, namespace: name, data: ["message": .string("\(error)")]))
             return
         }
@@ -141,10 +158,15 @@ final class Client: Sendable {
             state.sockets[name] = socket
             return true
         }
-        guard accepted else { return }
+        guard accepted else {
+            if socket.recovered { namespace.adapter.deleteAll(socket.id) }
+            return
+        }
         socket.connected()
         namespace.add(socket)
-        send(SocketIOPacket(type: .connect, namespace: name, data: ["sid": .string(socket.id)]))
+        var reply = [JSONMember(key: "sid", value: .string(socket.id))]
+        if let pid = socket.pid { reply.append(JSONMember(key: "pid", value: .string(pid))) }
+        send(SocketIOPacket(type: .connect, namespace: name, data: .object(reply)))
         await namespace.runConnectionHandlers(socket)
     }
 

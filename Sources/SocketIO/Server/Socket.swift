@@ -43,6 +43,11 @@ public final class Socket: Sendable {
 
     /// The socket id: random, distinct from the Engine.IO session id. Never an identity.
     public let id: String
+    /// The private session id (connection state recovery): sent to this client only, in the
+    /// CONNECT reply; nil when recovery is off.
+    public let pid: String?
+    /// This socket is one that dropped and came back, with its id, rooms and data.
+    public let recovered: Bool
     public let namespace: Namespace
     public let handshake: Handshake
     let client: Client
@@ -55,13 +60,17 @@ public final class Socket: Sendable {
         var disconnectHandlers: [DisconnectHandler] = []
         var acks: [Int: @Sendable ([JSONValue]) -> Void] = [:]
         var connected = false
+        /// Disconnected by the server on purpose: not kept for recovery, whatever closes it.
+        var dismissed = false
         var data: JSONValue = .object([])
     }
 
     private let state = NIOLockedValueBox(State())
 
-    init(namespace: Namespace, client: Client, auth: JSONValue) {
-        self.id = SessionID.make()
+    init(namespace: Namespace, client: Client, auth: JSONValue, restoring: RecoverableSession? = nil) {
+        self.id = restoring?.id ?? SessionID.make()
+        self.pid = namespace.adapter.recoversConnections ? (restoring?.pid ?? SessionID.make()) : nil
+        self.recovered = restoring != nil
         self.namespace = namespace
         self.client = client
         self.handshake = Handshake(
@@ -130,7 +139,14 @@ public final class Socket: Sendable {
 
     public func emit(_ event: String, args: [JSONValue]) {
         guard isConnected else { return }
-        client.send(SocketIOPacket.event(event, args, namespace: namespace.name))
+        let packet = SocketIOPacket.event(event, args, namespace: namespace.name)
+        if pid != nil {
+            // As Node with recovery on: through the adapter to the socket's own room, so the event
+            // gets an offset and can be replayed.
+            namespace.adapter.broadcast(packet, options: BroadcastOptions(rooms: [id]))
+        } else {
+            client.send(packet)
+        }
     }
 
     /// Emits and waits for the client's acknowledgement.
@@ -174,6 +190,7 @@ public final class Socket: Sendable {
 
     /// Leaves the namespace; with `close`, closes the whole connection.
     public func disconnect(close: Bool = false) {
+        state.withLockedValue { $0.dismissed = true }
         if close {
             client.session.close(reason: .serverClose)
             return
@@ -222,15 +239,22 @@ public final class Socket: Sendable {
         for handler in handlers { await handler(event) }
     }
 
+    /// The reasons a dropped connection's socket is kept for recovery: the connection was lost or
+    /// closed under it, not left on purpose.
+    static let keptAfter: Set<DisconnectReason> = [.transportClose, .transportError, .pingTimeout, .forcedClose, .serverShuttingDown, .forcedServerClose]
+
     /// Leaves the namespace for good and runs the disconnect handlers once.
     func closed(_ reason: DisconnectReason) async {
-        let handlers: [DisconnectHandler]? = state.withLockedValue { state in
+        let closing: (handlers: [DisconnectHandler], dismissed: Bool)? = state.withLockedValue { state in
             guard state.connected else { return nil }
             state.connected = false
             state.acks.removeAll()
-            return state.disconnectHandlers
+            return (state.disconnectHandlers, state.dismissed)
         }
-        guard let handlers else { return }
+        guard let (handlers, dismissed) = closing else { return }
+        if let pid, !dismissed, Self.keptAfter.contains(reason) {
+            namespace.adapter.persistSession(RecoverableSession(id: id, pid: pid, rooms: rooms, data: data))
+        }
         namespace.remove(self)
         client.forget(self)
         for handler in handlers { await handler(reason) }

@@ -8,16 +8,24 @@ public struct SocketIOConfiguration: Sendable {
     public var engine: EngineConfiguration
     /// A connection that joins no namespace within this time is closed.
     public var connectTimeout: Duration
-    /// Makes the adapter of each namespace; the in-process adapter by default.
+    /// Makes the adapter of each namespace; the in-process adapter by default (which recovers
+    /// connections when ``connectionStateRecovery`` is set).
     public var adapterFactory: @Sendable (Namespace) -> any Adapter
+    /// Connection state recovery (Node's `connectionStateRecovery`); off when nil. Only the
+    /// in-process adapter keeps what it needs.
+    public var connectionStateRecovery: ConnectionStateRecovery?
 
     public init(
         engine: EngineConfiguration = EngineConfiguration(path: "/socket.io/"),
         connectTimeout: Duration = .seconds(45),
-        adapterFactory: @escaping @Sendable (Namespace) -> any Adapter = { InMemoryAdapter(namespace: $0) }
+        connectionStateRecovery: ConnectionStateRecovery? = nil,
+        adapterFactory: @escaping @Sendable (Namespace) -> any Adapter = {
+            InMemoryAdapter(namespace: $0, recovery: $0.server.configuration.connectionStateRecovery)
+        }
     ) {
         self.engine = engine
         self.connectTimeout = connectTimeout
+        self.connectionStateRecovery = connectionStateRecovery
         self.adapterFactory = adapterFactory
     }
 }

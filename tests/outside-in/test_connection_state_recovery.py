@@ -1,0 +1,188 @@
+"""Connection state recovery (`--recovery`, a 3-second window here) on the wire, as the spec's
+Part A has it, with raw Engine.IO/Socket.IO frames over WebSocket: the CONNECT reply carries
+`{"sid","pid"}`; broadcasts and direct emits without an ack end with an offset, acks do not; a socket whose connection dropped comes back with the same id, rooms and data and,
+before its CONNECT reply, every event of its rooms it missed in order (none of other rooms, none it
+sent itself to others); a socket that left on purpose, an unknown pid, an unknown offset or an
+expired session gets a new socket."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import websocket
+
+SERVER_ARGS = ["--recovery", "--recovery-seconds", "3"]
+
+
+class Raw:
+    """A raw Socket.IO client over one WebSocket: frames in order, acks by id, pings answered."""
+
+    def __init__(self, server, auth: dict | None = None):
+        self.ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket",
+                                              timeout=5)
+        opening = self.ws.recv()
+        assert opening.startswith("0{"), opening
+        self.frames: list[str] = []
+        self.taken: set[int] = set()
+        self.next_id = 1
+        self.ws.send("40" + (json.dumps(auth, separators=(",", ":")) if auth else ""))
+
+    def recv(self) -> str:
+        while True:
+            frame = self.ws.recv()
+            if frame == "2":
+                self.ws.send("3")
+                continue
+            self.frames.append(frame)
+            return frame
+
+    def until(self, predicate, limit: int = 50) -> list[str]:
+        """Frames up to and including the first that satisfies `predicate`."""
+        got = []
+        for _ in range(limit):
+            frame = self.recv()
+            got.append(frame)
+            if predicate(frame):
+                return got
+        raise AssertionError(f"no such frame in {got}")
+
+    def connect_reply(self) -> tuple[list[str], dict]:
+        """The frames before the CONNECT reply, and its payload."""
+        frames = self.until(lambda f: f.startswith("40"))
+        self.taken.update(range(len(self.frames)))   # returned here, not to event()
+        return frames[:-1], json.loads(frames[-1][2:])
+
+    def call(self, event: str, *args):
+        ack = self.next_id
+        self.next_id += 1
+        self.ws.send(f"42{ack}" + json.dumps([event, *args], separators=(",", ":")))
+        frame = self.until(lambda f: f.startswith(f"43{ack}["))[-1]
+        return json.loads(frame[len(f"43{ack}"):])[0]
+
+    def event(self, name: str) -> list:
+        """The next event `name` not returned yet (its arguments, offset last), received already
+        (while waiting for an ack, say) or from now on."""
+        def matches(frame: str) -> bool:
+            return frame.startswith("42[") and json.loads(frame[2:])[0] == name
+
+        for index, frame in enumerate(self.frames):
+            if index not in self.taken and matches(frame):
+                self.taken.add(index)
+                return json.loads(frame[2:])[1:]
+        self.until(matches)
+        self.taken.add(len(self.frames) - 1)
+        return json.loads(self.frames[-1][2:])[1:]
+
+    def drop(self) -> None:
+        """The connection vanishes: no Socket.IO or Engine.IO close, no WebSocket close frame."""
+        self.ws.sock.close()
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+@pytest.fixture
+def raw(server):
+    made: list[Raw] = []
+
+    def make(auth: dict | None = None) -> Raw:
+        r = Raw(server, auth)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def dropped_session(raw, room: str):
+    """A socket in `room` with data, that got one broadcast and one direct event, then dropped:
+    (sid, pid, last offset, the sender)."""
+    a = raw()
+    _, hello = a.connect_reply()
+    assert list(hello) == ["sid", "pid"] and hello["sid"] != hello["pid"], hello
+    assert room in a.call("join", room)
+    assert a.call("set-data", {"user": "u7"}) == "ok"
+    sender = raw()
+    sender.connect_reply()
+    assert sender.call("broadcast", {"room": room, "event": "news", "data": 1}) == "ok"
+    news = a.event("news")
+    assert news[0] == 1 and isinstance(news[1], str), news
+    assert a.call("emit-self", "direct") == "ok"
+    direct = a.event("self")
+    assert direct[0] == "direct" and isinstance(direct[1], str) and direct[1] != news[1], direct
+    a.drop()
+    time.sleep(0.3)   # the server has seen the connection close
+    return hello["sid"], hello["pid"], direct[1], sender
+
+
+def test_a_dropped_socket_comes_back_with_what_it_missed(raw):
+    sid, pid, offset, sender = dropped_session(raw, "item:42")
+    for n in (2, 3):
+        assert sender.call("broadcast", {"room": "item:42", "event": "news", "data": n}) == "ok"
+    assert sender.call("broadcast", {"room": "elsewhere", "event": "news", "data": "other room"}) == "ok"
+
+    back = raw({"pid": pid, "offset": offset, "token": "T"})
+    before, hello = back.connect_reply()
+    assert hello == {"sid": sid, "pid": pid}, hello
+    replayed = [json.loads(f[2:]) for f in before]
+    assert [r[:2] for r in replayed] == [["news", 2], ["news", 3]], before
+    assert all(isinstance(r[2], str) for r in replayed) and len({r[2] for r in replayed}) == 2, replayed
+    state = back.call("recovered")
+    assert state == {"recovered": True, "data": {"user": "u7"}}, state
+    assert "item:42" in back.call("rooms")
+    # It is in its room again: live broadcasts reach it.
+    assert sender.call("broadcast", {"room": "item:42", "event": "news", "data": 4}) == "ok"
+    assert back.event("news")[0] == 4
+
+
+def test_acks_carry_no_offset(raw):
+    a = raw()
+    a.connect_reply()
+    a.ws.send('421["rooms"]')
+    frame = a.until(lambda f: f.startswith("431["))[-1]
+    assert len(json.loads(frame[3:])) == 1, frame
+
+
+@pytest.mark.parametrize("auth", [
+    {"pid": "AAAAAAAAAAAAAAAAAAAA", "offset": "x"},      # a pid nobody has
+    {"pid": None, "offset": None},                        # not strings
+])
+def test_an_unknown_pid_gets_a_new_socket(raw, auth):
+    c = raw(auth)
+    before, hello = c.connect_reply()
+    assert before == [] and set(hello) == {"sid", "pid"} and hello["pid"] != auth["pid"], hello
+    assert c.call("recovered")["recovered"] is False
+
+
+def test_an_unknown_offset_gets_a_new_socket(raw):
+    sid, pid, _offset, _sender = dropped_session(raw, "room-b")
+    c = raw({"pid": pid, "offset": "not-an-offset"})
+    _, hello = c.connect_reply()
+    assert hello["sid"] != sid and hello["pid"] != pid
+
+
+def test_a_socket_that_left_on_purpose_is_not_kept(raw):
+    a = raw()
+    _, hello = a.connect_reply()
+    assert a.call("emit-self", "x") == "ok"
+    offset = a.event("self")[-1]
+    a.ws.send("41")          # the client's own namespace disconnect
+    time.sleep(0.3)
+    c = raw({"pid": hello["pid"], "offset": offset})
+    _, again = c.connect_reply()
+    assert again["sid"] != hello["sid"], again
+
+
+def test_an_expired_session_gets_a_new_socket(raw):
+    sid, pid, offset, _sender = dropped_session(raw, "room-c")
+    time.sleep(3.3)          # --recovery-seconds 3
+    c = raw({"pid": pid, "offset": offset})
+    _, hello = c.connect_reply()
+    assert hello["sid"] != sid, hello
+    assert c.call("recovered")["recovered"] is False
