@@ -38,7 +38,13 @@ struct DemoServer: AsyncParsableCommand {
                 cors: .anyOrigin
             )
         )
-        if recovery { configuration.connectionStateRecovery = ConnectionStateRecovery(maxDisconnectionDuration: .seconds(recoverySeconds)) }
+        if recovery {
+            // A socket whose data names a user comes back only to a handshake whose auth names the same.
+            configuration.connectionStateRecovery = ConnectionStateRecovery(
+                maxDisconnectionDuration: .seconds(recoverySeconds),
+                shouldRestore: { handshake, kept in kept.data["user"] == nil || kept.data["user"] == handshake.auth["user"] }
+            )
+        }
         var services: [any Service] = []
         let redisClient = try RedisClient.fromCommandLine(redis: redis, cluster: redisCluster, logger: logger)
         if let client = redisClient {

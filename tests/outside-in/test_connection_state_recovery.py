@@ -127,7 +127,7 @@ def test_a_dropped_socket_comes_back_with_what_it_missed(raw):
         assert sender.call("broadcast", {"room": "item:42", "event": "news", "data": n}) == "ok"
     assert sender.call("broadcast", {"room": "elsewhere", "event": "news", "data": "other room"}) == "ok"
 
-    back = raw({"pid": pid, "offset": offset, "token": "T"})
+    back = raw({"pid": pid, "offset": offset, "user": "u7"})
     before, hello = back.connect_reply()
     assert hello == {"sid": sid, "pid": pid}, hello
     replayed = [json.loads(f[2:]) for f in before]
@@ -186,3 +186,19 @@ def test_an_expired_session_gets_a_new_socket(raw):
     _, hello = c.connect_reply()
     assert hello["sid"] != sid, hello
     assert c.call("recovered")["recovered"] is False
+
+
+def test_another_user_cannot_take_a_kept_socket(raw, server):
+    """The demo server's shouldRestore compares the kept socket's data.user with the new auth's
+    user: a pid and offset replayed by someone else get a new socket, and none of the kept
+    socket's missed events."""
+    sid, pid, offset, sender = dropped_session(raw, "item:7")
+    assert sender.call("broadcast", {"room": "item:7", "event": "news", "data": "secret"}) == "ok"
+    thief = raw({"pid": pid, "offset": offset, "user": "u8"})
+    before, hello = thief.connect_reply()
+    assert before == [] and hello["sid"] != sid and hello["pid"] != pid, (before, hello)
+    assert thief.call("recovered") == {"recovered": False, "data": {}}
+    # The owner still can.
+    owner = raw({"pid": pid, "offset": offset, "user": "u7"})
+    before, hello = owner.connect_reply()
+    assert hello == {"sid": sid, "pid": pid} and [json.loads(f[2:])[1] for f in before] == ["secret"], before

@@ -14,11 +14,27 @@ public struct ConnectionStateRecovery: Sendable, Equatable {
     /// The in-process log keeps at most this many broadcasts (besides the time bound); a client
     /// whose offset was dropped gets a new session. Node's log has no size bound.
     public var maximumPackets: Int
+    /// Decides whether the new connection (its handshake: headers, auth, attachments) may take
+    /// the kept socket — before anything is replayed. With `skipMiddlewares`, nothing else checks
+    /// who reconnects with a pid: an application with identities should compare them here. Not in
+    /// Node; nil accepts every restore, as Node does.
+    public var shouldRestore: (@Sendable (Handshake, RecoverableSession) async -> Bool)?
 
-    public init(maxDisconnectionDuration: Duration = .seconds(120), skipMiddlewares: Bool = true, maximumPackets: Int = 100_000) {
+    public init(
+        maxDisconnectionDuration: Duration = .seconds(120),
+        skipMiddlewares: Bool = true,
+        maximumPackets: Int = 100_000,
+        shouldRestore: (@Sendable (Handshake, RecoverableSession) async -> Bool)? = nil
+    ) {
         self.maxDisconnectionDuration = maxDisconnectionDuration
         self.skipMiddlewares = skipMiddlewares
         self.maximumPackets = maximumPackets
+        self.shouldRestore = shouldRestore
+    }
+
+    public static func == (lhs: ConnectionStateRecovery, rhs: ConnectionStateRecovery) -> Bool {
+        lhs.maxDisconnectionDuration == rhs.maxDisconnectionDuration && lhs.skipMiddlewares == rhs.skipMiddlewares
+            && lhs.maximumPackets == rhs.maximumPackets && (lhs.shouldRestore == nil) == (rhs.shouldRestore == nil)
     }
 }
 

@@ -130,7 +130,14 @@ final class Client: Sendable {
             // Unknown, expired or forged: nil, and a new socket like any other.
             restored = namespace.adapter.restoreSession(pid: pid, offset: offset)
         }
-        let socket = Socket(namespace: namespace, client: self, auth: auth, restoring: restored?.session)
+        var socket = Socket(namespace: namespace, client: self, auth: auth, restoring: restored?.session)
+        if let kept = restored?.session, let vet = server.configuration.connectionStateRecovery?.shouldRestore,
+            await !vet(socket.handshake, kept)
+        {
+            server.logger.info("socket not restored: refused by shouldRestore", metadata: ["namespace": "\(name)"])
+            restored = nil
+            socket = Socket(namespace: namespace, client: self, auth: auth)
+        }
         if let restored {
             namespace.adapter.addAll(socket.id, rooms: restored.session.rooms)
             socket.data = restored.session.data
