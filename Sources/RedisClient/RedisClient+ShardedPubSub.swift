@@ -94,18 +94,7 @@ extension RedisClient {
 
     /// `PUBSUB SHARDNUMSUB channel`, summed over every node (only the shard's nodes count any).
     public func shardSubscriberCount(_ channel: String) async throws -> Int {
-        let arguments = Self.arguments("PUBSUB", "SHARDNUMSUB", channel)
-        func count(_ reply: RESPValue) throws -> Int {
-            guard case .array(let items?) = reply, items.count == 2, let count = items[1].integer else {
-                throw RedisError.protocolError("unexpected SHARDNUMSUB reply \(reply)")
-            }
-            return Int(count)
-        }
-        let nodes = state.withLockedValue { $0.slots?.nodes ?? [] }
-        guard isCluster, !nodes.isEmpty else { return try count(try await send(arguments)) }
-        var total = 0
-        for node in nodes { total += try count(try await connection(to: node).send(arguments)) }
-        return total
+        try await countSummedOverNodes("SHARDNUMSUB", channel)
     }
 
     // MARK: Keeping the subscriptions
@@ -171,13 +160,9 @@ extension RedisClient {
     /// The subscriber connection to one node for sharded channels, opened on first use; when it
     /// closes, its channels are marked for the next round.
     private func shardSubscriber(for node: RedisCluster.Node) async throws -> RedisConnection {
-        guard !isStopped else { throw RedisError.notConnected }
-        if let existing = state.withLockedValue({ $0.shardSubscribers[node] }), existing.channel.isActive { return existing }
-        let connection = try await RedisConnection.connect(
-            host: node.host,
-            port: node.port,
-            group: group,
-            tls: try tlsContext?.get(),
+        try await pooledConnection(
+            to: node,
+            in: \.shardSubscribers,
             onMessage: { [weak self] message in self?.dispatch(message) },
             onShardUnsubscribed: { [weak self] channel in
                 // Redis dropped it (its slot left the node): subscribed again at once, on the owner
@@ -190,26 +175,15 @@ extension RedisClient {
                     if self.isCluster { try? await self.loadSlots() }
                     try? await self.subscribeShards()
                 }
+            },
+            opened: { [weak self] connection in
+                connection.closeFuture.whenComplete { _ in
+                    self?.state.withLockedValue { state in
+                        if state.shardSubscribers[node] === connection { state.shardSubscribers.removeValue(forKey: node) }
+                        for (channel, on) in state.shardSubscribedOn where on == node { state.shardSubscribedOn.removeValue(forKey: channel) }
+                    }
+                }
             }
         )
-        do {
-            try await prepare(connection, subscriber: false)
-        } catch {
-            connection.close()
-            throw error
-        }
-        connection.closeFuture.whenComplete { [weak self] _ in
-            self?.state.withLockedValue { state in
-                if state.shardSubscribers[node] === connection { state.shardSubscribers.removeValue(forKey: node) }
-                for (channel, on) in state.shardSubscribedOn where on == node { state.shardSubscribedOn.removeValue(forKey: channel) }
-            }
-        }
-        let (kept, spare) = state.withLockedValue { state -> (RedisConnection, RedisConnection?) in
-            if let other = state.shardSubscribers[node], other.channel.isActive { return (other, connection) }
-            state.shardSubscribers[node] = connection
-            return (connection, nil)
-        }
-        spare?.close()
-        return kept
     }
 }

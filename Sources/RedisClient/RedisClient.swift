@@ -131,15 +131,20 @@ public final class RedisClient: Service, Sendable {
     /// `PUBSUB NUMSUB channel`: how many connections subscribe to the channel — on a cluster,
     /// summed over every node (each counts only its own subscribers).
     public func subscriberCount(_ channel: String) async throws -> Int {
-        let arguments = Self.arguments("PUBSUB", "NUMSUB", channel)
+        try await countSummedOverNodes("NUMSUB", channel)
+    }
+
+    /// `PUBSUB <kind> channel` (NUMSUB, SHARDNUMSUB): the count of the one Redis, or on a cluster
+    /// the sum over every node, each of which counts only its own subscribers.
+    func countSummedOverNodes(_ kind: String, _ channel: String) async throws -> Int {
+        let arguments = Self.arguments("PUBSUB", kind, channel)
         func count(_ reply: RESPValue) throws -> Int {
             guard case .array(let items?) = reply, items.count == 2, let count = items[1].integer else {
-                throw RedisError.protocolError("unexpected NUMSUB reply \(reply)")
+                throw RedisError.protocolError("unexpected \(kind) reply \(reply)")
             }
             return Int(count)
         }
-        guard isCluster else { return try count(try await send(arguments)) }
-        let nodes = state.withLockedValue { $0.slots?.nodes ?? [] }
+        let nodes = isCluster ? state.withLockedValue { $0.slots?.nodes ?? [] } : []
         guard !nodes.isEmpty else { return try count(try await send(arguments)) }
         var total = 0
         for node in nodes { total += try count(try await connection(to: node).send(arguments)) }
@@ -369,19 +374,36 @@ extension RedisClient {
     /// The pipelined connection to one node, opened and prepared (AUTH, PING) on first use and
     /// again after it closed.
     func connection(to node: RedisCluster.Node) async throws -> RedisConnection {
+        try await pooledConnection(to: node, in: \.nodes)
+    }
+
+    /// The live connection to `node` in one of the per-node tables (`pool`), else a new one
+    /// opened and prepared (AUTH, PING) and kept there; of two opened at once, one is kept and
+    /// the other closed. `opened` runs for a new connection before it is shared.
+    func pooledConnection(
+        to node: RedisCluster.Node,
+        in pool: WritableKeyPath<State, [RedisCluster.Node: RedisConnection]>,
+        onMessage: (@Sendable (RedisPubSubMessage) -> Void)? = nil,
+        onShardUnsubscribed: (@Sendable (String) -> Void)? = nil,
+        opened: ((RedisConnection) -> Void)? = nil
+    ) async throws -> RedisConnection {
         // Stopped, the event loop group is going away: nothing new is opened on it.
         guard !isStopped else { throw RedisError.notConnected }
-        if let existing = state.withLockedValue({ $0.nodes[node] }), existing.channel.isActive { return existing }
-        let connection = try await RedisConnection.connect(host: node.host, port: node.port, group: group, tls: try tlsContext?.get(), onMessage: nil)
+        if let existing = state.withLockedValue({ $0[keyPath: pool][node] }), existing.channel.isActive { return existing }
+        let connection = try await RedisConnection.connect(
+            host: node.host, port: node.port, group: group, tls: try tlsContext?.get(),
+            onMessage: onMessage, onShardUnsubscribed: onShardUnsubscribed
+        )
         do {
             try await prepare(connection, subscriber: false)
         } catch {
             connection.close()
             throw error
         }
+        opened?(connection)
         let (kept, spare) = state.withLockedValue { state -> (RedisConnection, RedisConnection?) in
-            if let other = state.nodes[node], other.channel.isActive { return (other, connection) }
-            state.nodes[node] = connection
+            if let other = state[keyPath: pool][node], other.channel.isActive { return (other, connection) }
+            state[keyPath: pool][node] = connection
             return (connection, nil)
         }
         spare?.close()
@@ -464,10 +486,10 @@ extension RedisClient {
 public final class RedisStatistics: Sendable {
     /// Reconnections after a lost connection (either of the two).
     public let reconnects = Atomic<Int>(0)
-    /// `PUBLISH`es written in order (``RedisClient/publishInOrder(_:to:)``), and those that failed.
+    /// `PUBLISH`es and `SPUBLISH`es sent, and those that failed.
     public let published = Atomic<Int>(0)
     public let publishFailures = Atomic<Int>(0)
-    /// Pub/sub messages received on subscribed channels and patterns.
+    /// Pub/sub messages received on subscribed channels, patterns and sharded channels.
     public let messagesReceived = Atomic<Int>(0)
 }
 

@@ -42,14 +42,6 @@ public final class EngineServer: Sendable {
 
     public var sessionCount: Int { sessions.withLockedValue { $0.count } }
 
-    /// Open sessions by their current transport (read now; for metrics).
-    public func sessionsByTransport() -> [EngineTransport: Int] {
-        let open = sessions.withLockedValue { Array($0.values) }
-        var counts: [EngineTransport: Int] = [.polling: 0, .websocket: 0]
-        for session in open { if let transport = session.transport { counts[transport, default: 0] += 1 } }
-        return counts
-    }
-
     public func session(id: String) -> EngineSession? {
         sessions.withLockedValue { $0[id] }
     }
