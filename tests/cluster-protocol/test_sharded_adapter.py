@@ -239,7 +239,9 @@ def test_subscriptions_come_back_after_a_failover_of_every_primary(cluster, clie
     token = unique("back")
     assert b.call("broadcast", {"room": room, "event": "back", "data": token}) == "ok"
     a.rec.wait("back", match=lambda args: args == (token,))
-    # The namespace's channel too (requests, the server count), on both.
+    # The namespace's channel too (requests, the server count), on both. The count (SHARDNUMSUB
+    # summed over the nodes of the slot map) was once seen still at 1 three seconds after the last
+    # failover while broadcasts already crossed; the cause is not found yet, so it gets 10 s here.
     for client in (a, b):
-        wait_until(lambda client=client: client.call("server-count") == 2, timeout=3,
+        wait_until(lambda client=client: client.call("server-count") == 2, timeout=10,
                    message=f"{client.label} to count 2 servers again")
