@@ -92,12 +92,12 @@ else
     "$PYTHON" -m venv "$VENV_DIR"
 fi
 
-PIP_PACKAGES=('python-socketio[client]==5.*' aiohttp websocket-client requests pytest pytest-timeout PyJWT)
+PIP_PACKAGES=('python-socketio[client]==5.*' aiohttp websocket-client requests pytest pytest-timeout PyJWT msgpack)
 PIP_PACKAGES+=(selenium)   # tests/browser (drives /usr/bin/chromedriver)
 PIP_PACKAGES+=('schemathesis==4.*' jsonschema openapi-spec-validator rfc3339-validator prometheus-client)   # tests/service (OpenAPI)
 if "$VENV_PY" - <<'EOF' >/dev/null 2>&1
 import importlib.metadata as md
-import aiohttp, websocket, requests, pytest, pytest_timeout, socketio, engineio, jwt  # noqa: F401
+import aiohttp, websocket, requests, pytest, pytest_timeout, socketio, engineio, jwt, msgpack  # noqa: F401
 import selenium  # noqa: F401
 import schemathesis, jsonschema, openapi_spec_validator, rfc3339_validator  # noqa: F401
 assert md.version("python-socketio").split(".")[0] == "5"

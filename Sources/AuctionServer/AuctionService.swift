@@ -57,6 +57,14 @@ public struct AuctionService: Sendable {
             engine.generateID = { _ in "\(tag).\(SessionID.make())" }
         }
         var socketIO = SocketIOConfiguration(engine: engine)
+        if configuration.recoverySeconds > 0 {
+            // Middlewares are skipped for a recovered socket, so this is the check that the
+            // connection presenting a pid is the user the kept socket belonged to.
+            socketIO.connectionStateRecovery = ConnectionStateRecovery(
+                maxDisconnectionDuration: .seconds(configuration.recoverySeconds),
+                shouldRestore: { handshake, kept in AuctionGateway.mayRestore(kept, to: handshake) }
+            )
+        }
         if let redis {
             switch configuration.effectiveAdapter {
             case .pubsub:
@@ -64,6 +72,8 @@ public struct AuctionService: Sendable {
             case .sharded:
                 let sharded = ShardedAdapterConfiguration(subscriptionMode: configuration.shardedMode)
                 socketIO.adapterFactory = { ShardedRedisAdapter(namespace: $0, redis: redis, configuration: sharded, logger: logger) }
+            case .streams:
+                socketIO.adapterFactory = StreamsRedisAdapter.factory(redis: redis, logger: logger)
             }
         }
         let io = SocketIOServer(configuration: socketIO, logger: logger)

@@ -47,48 +47,13 @@ extension RedisClient {
     }
 
     /// Writes an `SPUBLISH` now, in call order with every other message to the same channel (one
-    /// connection per node), and returns the future of its reply. On a cluster, a `MOVED` answer
-    /// or a lost connection rereads the slot map and sends it again to the channel's owner before
-    /// the future completes.
+    /// connection per node), and returns the future of its reply (see ``sendInOrder(_:key:)``).
     public func spublishInOrder(_ payload: [UInt8], to channel: String) -> EventLoopFuture<RESPValue> {
-        let arguments = [Array("SPUBLISH".utf8), Array(channel.utf8), payload]
         statistics.published.add(1, ordering: .relaxed)
-        let connection: RedisConnection? = state.withLockedValue { state in
-            guard isCluster else { return state.command }
-            guard let owner = state.slots?.primary(of: RedisCluster.slot(of: Array(channel.utf8))) else { return nil }
-            return state.nodes[owner]
-        }
         let statistics = self.statistics
-        guard let connection, connection.channel.isActive else {
-            // Not connected to the owner yet: sent as soon as it is (this one may then be overtaken).
-            let promise = group.next().makePromise(of: RESPValue.self)
-            promise.completeWithTask { try await self.send(arguments) }
-            return promise.futureResult.flatMapErrorThrowing { error in
-                statistics.publishFailures.add(1, ordering: .relaxed)
-                throw error
-            }
-        }
-        return connection.write(arguments).flatMapError { error in
-            // The slot moved, or its primary went away (a failover): sent again to the owner the
-            // reread map names. The future completes only then, so a caller that waits for it
-            // before its next publish keeps its order.
-            let redirected: Bool
-            if case RedisError.server(let message) = error { redirected = RedisCluster.Redirection(message) != nil } else { redirected = false }
-            guard self.isCluster, redirected || Self.isConnectionFailure(error) else {
-                statistics.publishFailures.add(1, ordering: .relaxed)
-                return connection.channel.eventLoop.makeFailedFuture(error)
-            }
-            let retried = connection.channel.eventLoop.makePromise(of: RESPValue.self)
-            retried.completeWithTask {
-                try? await self.loadSlots()
-                do {
-                    return try await self.send(arguments)
-                } catch {
-                    statistics.publishFailures.add(1, ordering: .relaxed)
-                    throw error
-                }
-            }
-            return retried.futureResult
+        return sendInOrder([Array("SPUBLISH".utf8), Array(channel.utf8), payload], key: channel).flatMapErrorThrowing { error in
+            statistics.publishFailures.add(1, ordering: .relaxed)
+            throw error
         }
     }
 

@@ -43,6 +43,8 @@ public final class RedisClient: Service, Sendable {
         var shardChannels: Set<String> = []
         var shardSubscribedOn: [String: RedisCluster.Node] = [:]
         var shardSubscribers: [RedisCluster.Node: RedisConnection] = [:]
+        /// Connections of their own for blocking commands, closed when the client stops.
+        var blocking: [RedisBlockingConnection] = []
     }
 
     let state = NIOLockedValueBox(State())
@@ -214,12 +216,14 @@ public final class RedisClient: Service, Sendable {
     public func stop() {
         let connections = state.withLockedValue { state -> [RedisConnection] in
             state.stopped = true
-            return [state.command, state.subscriber].compactMap { $0 } + state.nodes.values + state.shardSubscribers.values
+            let blocking = state.blocking.map(\.connection)
+            state.blocking = []
+            return [state.command, state.subscriber].compactMap { $0 } + state.nodes.values + state.shardSubscribers.values + blocking
         }
         for connection in connections { connection.close() }
     }
 
-    var isStopped: Bool { state.withLockedValue { $0.stopped } }
+    public var isStopped: Bool { state.withLockedValue { $0.stopped } }
 
     var currentCommandConnection: RedisConnection? { state.withLockedValue { $0.command } }
 
@@ -479,6 +483,97 @@ extension RedisClient {
             statistics.publishFailures.add(1, ordering: .relaxed)
             throw error
         }
+    }
+}
+
+extension RedisClient {
+    /// Writes a keyed command now, in call order with every other command for the same slot (one
+    /// connection per node; on a single Redis, the command connection), and returns the future of
+    /// its reply. On a cluster, a `MOVED` answer or a lost connection rereads the slot map and
+    /// sends it again to the key's owner before the future completes, so a caller that waits for
+    /// it before its next command keeps its order.
+    public func sendInOrder(_ arguments: [[UInt8]], key: String) -> EventLoopFuture<RESPValue> {
+        let connection: RedisConnection? = state.withLockedValue { state in
+            guard isCluster else { return state.command }
+            guard let owner = state.slots?.primary(of: RedisCluster.slot(of: Array(key.utf8))) else { return nil }
+            return state.nodes[owner]
+        }
+        guard let connection, connection.channel.isActive else {
+            guard isCluster else { return group.next().makeFailedFuture(RedisError.notConnected) }
+            // Not connected to the owner yet: sent as soon as it is (this one may then be overtaken).
+            let promise = group.next().makePromise(of: RESPValue.self)
+            promise.completeWithTask { try await self.send(arguments) }
+            return promise.futureResult
+        }
+        return connection.write(arguments).flatMapError { error in
+            let redirected: Bool
+            if case RedisError.server(let message) = error { redirected = RedisCluster.Redirection(message) != nil } else { redirected = false }
+            guard self.isCluster, redirected || Self.isConnectionFailure(error) else {
+                return connection.channel.eventLoop.makeFailedFuture(error)
+            }
+            let retried = connection.channel.eventLoop.makePromise(of: RESPValue.self)
+            retried.completeWithTask {
+                try? await self.loadSlots()
+                return try await self.send(arguments)
+            }
+            return retried.futureResult
+        }
+    }
+
+    /// A connection of its own, for blocking commands (`XREAD BLOCK`) that must not hold up the
+    /// pipelined ones: to the single Redis, or to the primary of `key`'s slot; prepared like every
+    /// other (TLS, AUTH, PING, SELECT). The caller closes it; a new one is needed after a failure.
+    public func blockingConnection(forKey key: String) async throws -> RedisBlockingConnection {
+        guard !isStopped else { throw RedisError.notConnected }
+        var node = RedisCluster.Node(host: url.host, port: url.port)
+        if isCluster {
+            if state.withLockedValue({ $0.slots == nil }) { try await loadSlots() }
+            guard let owner = state.withLockedValue({ $0.slots?.primary(of: RedisCluster.slot(of: Array(key.utf8))) }) else {
+                throw RedisError.server("CLUSTERDOWN no node serves the slot of \(key)")
+            }
+            node = owner
+        }
+        let connection = try await RedisConnection.connect(host: node.host, port: node.port, group: group, tls: try tlsContext?.get(), onMessage: nil)
+        do {
+            try await prepare(connection, subscriber: false)
+        } catch {
+            connection.close()
+            throw error
+        }
+        let blocking = RedisBlockingConnection(connection)
+        state.withLockedValue { state in
+            state.blocking.removeAll { !$0.isActive }
+            state.blocking.append(blocking)
+        }
+        if isStopped { connection.close() }
+        return blocking
+    }
+
+    /// Called after a blocking connection failed on a cluster: the slot may have moved.
+    public func refreshSlotMap() async {
+        guard isCluster else { return }
+        try? await loadSlots()
+    }
+}
+
+/// A Redis connection of its own for blocking commands, from ``RedisClient/blockingConnection(forKey:)``.
+public final class RedisBlockingConnection: Sendable {
+    let connection: RedisConnection
+
+    init(_ connection: RedisConnection) {
+        self.connection = connection
+    }
+
+    /// Sends one command; its reply may take up to `timeout` (a longer wait closes the connection).
+    public func send(_ arguments: [[UInt8]], timeout: Duration) async throws -> RESPValue {
+        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        return try await connection.write(arguments, timeout: .nanoseconds(nanoseconds)).get()
+    }
+
+    public var isActive: Bool { connection.channel.isActive }
+
+    public func close() {
+        connection.close()
     }
 }
 

@@ -49,10 +49,11 @@ final class RedisConnection: Sendable {
     /// Writes the command now (commands leave in call order) and returns the reply's future,
     /// which always completes: with the reply, with the write's error when the command never
     /// reached Redis (the connection closed first), or with `timeout`.
-    func write(_ arguments: [[UInt8]]) -> EventLoopFuture<RESPValue> {
+    /// `timeout` is longer for blocking commands (`XREAD BLOCK`) on a connection of their own.
+    func write(_ arguments: [[UInt8]], timeout: TimeAmount = commandTimeout) -> EventLoopFuture<RESPValue> {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
         let channel = self.channel
-        let timer = channel.eventLoop.scheduleTask(in: Self.commandTimeout) {
+        let timer = channel.eventLoop.scheduleTask(in: timeout) {
             promise.fail(RedisError.timeout)
             channel.close(promise: nil)
         }

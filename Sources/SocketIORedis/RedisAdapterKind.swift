@@ -2,18 +2,32 @@ import Logging
 import RedisClient
 import SocketIO
 
-/// Which Redis adapter a server uses: the classic one (pub/sub, `createAdapter`) or the sharded
-/// one (sharded pub/sub, `createShardedAdapter`).
+/// Which Redis adapter a server uses: the classic one (pub/sub, `createAdapter`), the sharded
+/// one (sharded pub/sub, `createShardedAdapter`), or the streams one
+/// (`@socket.io/redis-streams-adapter`).
 public enum RedisAdapterKind: String, Sendable, CaseIterable {
     case pubsub
     case sharded
+    case streams
 
     /// The adapter factory for ``SocketIOConfiguration/adapterFactory``.
     public func factory(redis: RedisClient, logger: Logger) -> @Sendable (Namespace) -> any Adapter {
         switch self {
         case .pubsub: { RedisAdapter(namespace: $0, redis: redis, logger: logger) }
         case .sharded: { ShardedRedisAdapter(namespace: $0, redis: redis, logger: logger) }
+        case .streams: StreamsRedisAdapter.factory(redis: redis, logger: logger)
         }
+    }
+}
+
+extension StreamsRedisAdapter {
+    /// The factory of Node's `createAdapter(redisClient, opts)`: one adapter per namespace, and one
+    /// `XREAD` loop per stream shared by them.
+    public static func factory(
+        redis: RedisClient, configuration: StreamsAdapterConfiguration = .init(), logger: Logger
+    ) -> @Sendable (Namespace) -> any Adapter {
+        let readers = RedisStreamReaders(redis: redis, configuration: configuration, logger: logger)
+        return { StreamsRedisAdapter(namespace: $0, redis: redis, configuration: configuration, readers: readers, logger: logger) }
     }
 }
 

@@ -39,11 +39,8 @@ public struct ShardedAdapterConfiguration: Sendable {
 /// and drops their echo by uid. A server receives only the namespace's channel, its own, and
 /// the rooms it has sockets in — with rooms spread over shards, adding servers does not add to
 /// every server's load.
-public final class ShardedRedisAdapter: BusAdapter {
-    enum MessageType: Int {
-        case initialHeartbeat = 1, heartbeat, broadcast, socketsJoin, socketsLeave, disconnectSockets, fetchSockets
-        case fetchSocketsResponse, serverSideEmit, serverSideEmitResponse, broadcastClientCount, broadcastAck, adapterClose
-    }
+public final class ShardedRedisAdapter: BusAdapter, ClusterMessageHandling {
+    typealias MessageType = ClusterMessageType
 
     public let namespace: Namespace
     let redis: RedisClient
@@ -151,19 +148,7 @@ public final class ShardedRedisAdapter: BusAdapter {
         clientCount: @escaping @Sendable (Int) -> Void,
         ack: @escaping @Sendable (JSONValue) -> Void
     ) {
-        if !options.flags.local {
-            let requestID = Self.randomHex()
-            pending.add(requestID, .broadcastAck(clientCount: clientCount, ack: ack), expiresIn: options.flags.timeout ?? .seconds(10))
-            var withoutID = packet
-            withoutID.id = nil
-            let data: JSONValue = .object([
-                JSONMember(key: "packet", value: Self.packet(withoutID)),
-                JSONMember(key: "requestId", value: .string(requestID)),
-                JSONMember(key: "opts", value: WireFormat.options(options, includeTimeout: true)),
-            ])
-            _ = publish(.broadcast, data, to: mainChannel)
-        }
-        local.broadcastWithAck(packet, options: options, clientCount: clientCount, ack: ack)
+        clusterBroadcastWithAck(packet, options: options, clientCount: clientCount, ack: ack)
     }
 
     // MARK: Cluster operations
@@ -173,19 +158,7 @@ public final class ShardedRedisAdapter: BusAdapter {
     }
 
     public func fetchSockets(_ options: BroadcastOptions) async -> [SocketDescriptor] {
-        let mine = await local.fetchSockets(options)
-        guard !options.flags.local else { return mine }
-        let others = await serverCount() - 1
-        guard others > 0 else { return mine }
-        let requestID = Self.randomHex()
-        let data: JSONValue = .object([
-            JSONMember(key: "opts", value: WireFormat.options(options)),
-            JSONMember(key: "requestId", value: .string(requestID)),
-        ])
-        let answers = await pending.collect(requestID, expected: others, timeout: configuration.requestsTimeout) {
-            _ = self.publish(.fetchSockets, data, to: self.mainChannel)
-        }
-        return mine + answers.flatMap { $0.arrayValue ?? [] }.compactMap(WireFormat.descriptor)
+        await clusterFetchSockets(options)
     }
 
     /// Room changes for matching local sockets, through this adapter so the room channels follow.
@@ -224,16 +197,13 @@ public final class ShardedRedisAdapter: BusAdapter {
     }
 
     public func serverSideEmitWithAck(_ args: [JSONValue]) async -> [JSONValue] {
-        let others = await serverCount() - 1
-        guard others > 0 else { return [] }
-        let requestID = Self.randomHex()
-        let data: JSONValue = .object([
-            JSONMember(key: "packet", value: .array(args)),
-            JSONMember(key: "requestId", value: .string(requestID)),
-        ])
-        return await pending.collect(requestID, expected: others, timeout: configuration.requestsTimeout) {
-            _ = self.publish(.serverSideEmit, data, to: self.mainChannel)
-        }
+        await clusterServerSideEmitWithAck(args)
+    }
+
+    var requestsTimeout: Duration { configuration.requestsTimeout }
+
+    func publishRequest(_ type: ClusterMessageType, _ data: JSONValue) {
+        publish(type, data, to: mainChannel)
     }
 
     public func close() async {

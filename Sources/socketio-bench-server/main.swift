@@ -19,8 +19,8 @@ struct BenchServer: AsyncParsableCommand {
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(help: "Redis URL; instances then share rooms through the Redis adapter.") var redis: String?
     @Option(name: .customLong("redis-cluster"), help: "A Redis Cluster's nodes (host:port,…) instead of --redis, which then only lends its user, password and TLS.") var redisCluster: String?
-    @Option(help: "The Redis adapter: pubsub (classic) or sharded.") var adapter: RedisAdapterKind = .pubsub
-    @Flag(help: "Connection state recovery (in-process adapter only): 2 minutes, middlewares skipped.") var recovery = false
+    @Option(help: "The Redis adapter: pubsub (classic), sharded or streams (Redis Streams).") var adapter: RedisAdapterKind = .pubsub
+    @Flag(help: "Connection state recovery (in-process or streams adapter): 2 minutes, middlewares skipped.") var recovery = false
 
     /// Bad command lines exit with status 2 and the usage, as the contract says (ArgumentParser's
     /// own status for them is 64).

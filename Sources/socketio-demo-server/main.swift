@@ -22,8 +22,8 @@ struct DemoServer: AsyncParsableCommand {
     @Option(help: "Redis URL: share rooms and broadcasts with other instances through the Redis adapter.") var redis: String?
     @Option(help: "Name of this instance, reported by cluster events.") var name = "demo"
     @Option(name: .customLong("redis-cluster"), help: "A Redis Cluster's nodes (host:port,…) instead of --redis, which then only lends its user, password and TLS.") var redisCluster: String?
-    @Option(help: "The Redis adapter: pubsub (classic) or sharded.") var adapter: RedisAdapterKind = .pubsub
-    @Flag(help: "Connection state recovery (in-process adapter only): 2 minutes, middlewares skipped.") var recovery = false
+    @Option(help: "The Redis adapter: pubsub (classic), sharded or streams (Redis Streams).") var adapter: RedisAdapterKind = .pubsub
+    @Flag(help: "Connection state recovery (in-process or streams adapter): 2 minutes, middlewares skipped.") var recovery = false
     @Option(name: .customLong("recovery-seconds"), help: "With --recovery: how long a dropped socket can come back.") var recoverySeconds = 120
 
     func run() async throws {

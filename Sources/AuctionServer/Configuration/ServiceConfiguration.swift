@@ -32,6 +32,10 @@ public struct ServiceConfiguration: Sendable {
     /// (`SOCKETIO_SHARDED_MODE`, `static` by default — see the README for why).
     public var socketIOAdapter: RedisAdapterKind?
     public var shardedMode = ShardedAdapterConfiguration.SubscriptionMode.static
+    /// Connection state recovery (`SOCKETIO_RECOVERY_SECONDS`): how long a dropped socket can
+    /// come back with its id, rooms and missed events; 0 turns it off. It works with the
+    /// in-process adapter (no Redis) and the streams adapter; the pub/sub adapters do not recover.
+    public var recoverySeconds = 120
     public var jwtSecret: String
     public var accessTokenTTL: Int
     public var sessionTTL: Int
@@ -125,7 +129,7 @@ public struct ServiceConfiguration: Sendable {
         }
         if let raw = environment["SOCKETIO_ADAPTER"], !raw.isEmpty {
             guard let kind = RedisAdapterKind(rawValue: raw) else {
-                throw ConfigurationError(description: "SOCKETIO_ADAPTER must be pubsub or sharded, got '\(raw)'")
+                throw ConfigurationError(description: "SOCKETIO_ADAPTER must be pubsub, sharded or streams, got '\(raw)'")
             }
             configuration.socketIOAdapter = kind
         }
@@ -137,6 +141,7 @@ public struct ServiceConfiguration: Sendable {
         }
         func path(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         configuration.redisTLS = RedisTLS(caFile: path("REDIS_TLS_CA_FILE"), certificateFile: path("REDIS_TLS_CERT_FILE"), keyFile: path("REDIS_TLS_KEY_FILE"))
+        configuration.recoverySeconds = try integer("SOCKETIO_RECOVERY_SECONDS", configuration.recoverySeconds)
         configuration.bidLimits = BidLimiter.Limits(
             burst: try integer("BID_BURST", configuration.bidLimits.burst),
             perSecond: try integer("BID_RATE", configuration.bidLimits.perSecond)

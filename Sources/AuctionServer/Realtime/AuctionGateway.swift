@@ -47,7 +47,20 @@ struct AuctionGateway: Sendable {
         guard let item else {
             throw ConnectionRefusal("There is no such auction.", data: ["code": "ITEM_NOT_FOUND"])
         }
-        socket.data = ["itemId": .string(item.id)]
+        var data = [JSONMember(key: "itemId", value: .string(item.id))]
+        if let userID = socket.handshake.attachments[HandshakeGuard.Attachment.userID] {
+            data.append(JSONMember(key: "userId", value: .string(userID)))
+        }
+        socket.data = .object(data)
+    }
+
+    /// Connection state recovery: a kept socket comes back only to a handshake the guard granted
+    /// to the same user (a pid alone is not a credential).
+    static func mayRestore(_ kept: RecoverableSession, to handshake: Handshake) -> Bool {
+        guard let owner = kept.data["userId"]?.stringValue, let user = handshake.attachments[HandshakeGuard.Attachment.userID] else {
+            return false
+        }
+        return owner == user
     }
 
     private func connected(_ socket: Socket) async {
@@ -70,6 +83,9 @@ struct AuctionGateway: Sendable {
             }
         }
         socket.on("bid") { event in await self.bid(event, itemID: itemID, bidder: Bidder(id: userID, name: userName)) }
+        // Recovered: its rooms came back with it and the events it missed were replayed before
+        // its CONNECT reply, so there is no state to reload. Otherwise `lastBidId` fills the gap.
+        guard !socket.recovered else { return }
 
         let lastBidID = Self.identifier(socket.handshake.auth["lastBidId"]) ?? socket.handshake.query["lastBidId"]
         do {

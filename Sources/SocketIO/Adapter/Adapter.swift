@@ -97,7 +97,9 @@ public protocol Adapter: Sendable {
     /// Keeps a socket whose connection dropped.
     func persistSession(_ session: RecoverableSession)
     /// The kept socket of `pid` and what it missed after `offset`; nil when it cannot come back.
-    func restoreSession(pid: String, offset: String) -> RestoredSession?
+    /// Consumes the session (a second restore of the same pid finds nothing) where the store is
+    /// shared (Redis); the in-process store keeps it until it expires, as Node's does.
+    func restoreSession(pid: String, offset: String) async -> RestoredSession?
 }
 
 extension Adapter {
@@ -106,7 +108,7 @@ extension Adapter {
     /// Cluster adapters do not recover connections (as Node's Redis pub/sub adapters).
     public var recoversConnections: Bool { false }
     public func persistSession(_ session: RecoverableSession) {}
-    public func restoreSession(pid: String, offset: String) -> RestoredSession? { nil }
+    public func restoreSession(pid: String, offset: String) async -> RestoredSession? { nil }
 
     public func broadcastInOrder(_ packet: SocketIOPacket, options: BroadcastOptions) async {
         broadcast(packet, options: options)

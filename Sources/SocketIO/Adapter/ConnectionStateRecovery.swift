@@ -57,6 +57,11 @@ public struct RecoverableSession: Sendable, Equatable {
 public struct RestoredSession: Sendable, Equatable {
     public var session: RecoverableSession
     public var missedPackets: [[JSONValue]]
+
+    public init(session: RecoverableSession, missedPackets: [[JSONValue]]) {
+        self.session = session
+        self.missedPackets = missedPackets
+    }
 }
 
 /// The in-process store of the in-memory adapter: dropped sessions by pid, and the broadcasts

@@ -26,7 +26,7 @@ public final class InMemoryAdapter: Adapter {
         recovery?.persist(session)
     }
 
-    public func restoreSession(pid: String, offset: String) -> RestoredSession? {
+    public func restoreSession(pid: String, offset: String) async -> RestoredSession? {
         recovery?.restore(pid: pid, offset: offset)
     }
 

@@ -128,7 +128,7 @@ final class Client: Sendable {
         var restored: RestoredSession?
         if namespace.adapter.recoversConnections, let pid = auth["pid"]?.stringValue, let offset = auth["offset"]?.stringValue {
             // Unknown, expired or forged: nil, and a new socket like any other.
-            restored = namespace.adapter.restoreSession(pid: pid, offset: offset)
+            restored = await namespace.adapter.restoreSession(pid: pid, offset: offset)
         }
         var socket = Socket(namespace: namespace, client: self, auth: auth, restoring: restored?.session)
         if let kept = restored?.session, let vet = server.configuration.connectionStateRecovery?.shouldRestore,
