@@ -56,22 +56,39 @@ extension StreamsRedisAdapter {
                 logger.warning("recovery refused: a malformed session", metadata: ["pid": "\(pid)"])
                 return nil
             }
-            var missed: [[JSONValue]] = []
-            var cursor = start
-            for _ in 0..<Self.restoreScanLimit {
-                let reply = try await redis.send("XRANGE", streamKey, cursor.next.description, "+")
-                let entries = StreamEntry.entries(of: reply)
-                guard let last = entries.last, let lastID = StreamEntryID(last.id) else { break }
-                for entry in entries {
-                    if let data = replayed(entry, rooms: session.rooms) { missed.append(data) }
-                }
-                cursor = lastID
-            }
+            let missed = try await scan(after: start, rooms: session.rooms)
             return RestoredSession(session: session, missedPackets: missed)
         } catch {
             logger.warning("recovery failed: Redis did not answer", metadata: ["error": "\(error)"])
             return nil
         }
+    }
+
+    public func missedPackets(after offset: String, rooms: Set<String>) async -> [[JSONValue]] {
+        guard let start = StreamEntryID(offset) else { return [] }
+        do {
+            return try await scan(after: start, rooms: rooms)
+        } catch {
+            logger.warning("recovery incomplete: Redis did not answer", metadata: ["error": "\(error)"])
+            return []
+        }
+    }
+
+    /// `XRANGE <stream> <next id> +` until a call returns nothing (at most ``restoreScanLimit``
+    /// calls): the broadcasts for `rooms`, each with its entry id.
+    private func scan(after start: StreamEntryID, rooms: Set<String>) async throws -> [[JSONValue]] {
+        var missed: [[JSONValue]] = []
+        var cursor = start
+        for _ in 0..<Self.restoreScanLimit {
+            let reply = try await redis.send("XRANGE", streamKey, cursor.next.description, "+")
+            let entries = StreamEntry.entries(of: reply)
+            guard let last = entries.last, let lastID = StreamEntryID(last.id) else { break }
+            for entry in entries {
+                if let data = replayed(entry, rooms: rooms) { missed.append(data) }
+            }
+            cursor = lastID
+        }
+        return missed
     }
 
     /// A broadcast entry of this namespace that reaches `rooms`: its event data with the entry id.

@@ -100,6 +100,9 @@ public protocol Adapter: Sendable {
     /// Consumes the session (a second restore of the same pid finds nothing) where the store is
     /// shared (Redis); the in-process store keeps it until it expires, as Node's does.
     func restoreSession(pid: String, offset: String) async -> RestoredSession?
+    /// The events for `rooms` after `offset`, each ending with its offset: asked once more after
+    /// a restored socket became reachable, for what was broadcast while it was being restored.
+    func missedPackets(after offset: String, rooms: Set<String>) async -> [[JSONValue]]
 }
 
 extension Adapter {
@@ -109,6 +112,7 @@ extension Adapter {
     public var recoversConnections: Bool { false }
     public func persistSession(_ session: RecoverableSession) {}
     public func restoreSession(pid: String, offset: String) async -> RestoredSession? { nil }
+    public func missedPackets(after offset: String, rooms: Set<String>) async -> [[JSONValue]] { [] }
 
     public func broadcastInOrder(_ packet: SocketIOPacket, options: BroadcastOptions) async {
         broadcast(packet, options: options)

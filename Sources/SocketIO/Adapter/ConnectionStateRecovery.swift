@@ -115,13 +115,21 @@ final class RecoveryLog: Sendable {
         return state.withLockedValue { state -> RestoredSession? in
             prune(&state, now: now)
             guard let (session, _) = state.sessions[pid] else { return nil }
-            guard let index = state.packets[state.start...].firstIndex(where: { $0.offset == offset }) else { return nil }
-            let missed = state.packets[(index + 1)...].filter { entry in
-                (entry.options.rooms.isEmpty || !entry.options.rooms.isDisjoint(with: session.rooms))
-                    && entry.options.except.isDisjoint(with: session.rooms)
-            }
-            return RestoredSession(session: session, missedPackets: missed.map(\.data))
+            guard let missed = Self.entries(after: offset, rooms: session.rooms, in: state) else { return nil }
+            return RestoredSession(session: session, missedPackets: missed)
         }
+    }
+
+    /// The logged events for `rooms` after `offset` (none when the offset is gone).
+    func missed(after offset: String, rooms: Set<String>) -> [[JSONValue]] {
+        state.withLockedValue { Self.entries(after: offset, rooms: rooms, in: $0) ?? [] }
+    }
+
+    private static func entries(after offset: String, rooms: Set<String>, in state: State) -> [[JSONValue]]? {
+        guard let index = state.packets[state.start...].firstIndex(where: { $0.offset == offset }) else { return nil }
+        return state.packets[(index + 1)...].filter { entry in
+            (entry.options.rooms.isEmpty || !entry.options.rooms.isDisjoint(with: rooms)) && entry.options.except.isDisjoint(with: rooms)
+        }.map(\.data)
     }
 
     private func prune(_ state: inout State, now: ContinuousClock.Instant) {

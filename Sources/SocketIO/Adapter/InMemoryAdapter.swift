@@ -30,6 +30,10 @@ public final class InMemoryAdapter: Adapter {
         recovery?.restore(pid: pid, offset: offset)
     }
 
+    public func missedPackets(after offset: String, rooms: Set<String>) async -> [[JSONValue]] {
+        recovery?.missed(after: offset, rooms: rooms) ?? []
+    }
+
     public func addAll(_ socketID: String, rooms newRooms: Set<String>) {
         rooms.withLockedValue { state in
             state.socketRooms[socketID, default: []].formUnion(newRooms)
@@ -95,8 +99,10 @@ public final class InMemoryAdapter: Adapter {
             packet.data = .array(recovery.record(data, options: options))
         }
         let encoded = PreparedMessages(SocketIOPacketEncoder.encode(packet))
+        // The offset, if it has one, tells a socket being recovered what its replay already holds.
+        let offset = packet.type == .event && packet.id == nil ? packet.data?.arrayValue?.last?.stringValue : nil
         for id in matchingSocketIDs(options) {
-            namespace.socket(id: id)?.sendEncoded(encoded, volatile: options.flags.volatile)
+            namespace.socket(id: id)?.sendEncoded(encoded, volatile: options.flags.volatile, offset: offset)
         }
     }
 

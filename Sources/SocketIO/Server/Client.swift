@@ -138,11 +138,23 @@ final class Client: Sendable {
             restored = nil
             socket = Socket(namespace: namespace, client: self, auth: auth)
         }
+        var replayed: Set<String> = []
         if let restored {
             namespace.adapter.addAll(socket.id, rooms: restored.session.rooms)
             socket.data = restored.session.data
+            // Reachable now, so what is broadcast from here on is held for it; what was broadcast
+            // after the restore read its missed events and before this is asked for once more.
+            socket.hold()
+            namespace.add(socket)
+            var missed = restored.missedPackets
+            replayed = Set(missed.compactMap { $0.last?.stringValue })
+            let since = missed.last?.last?.stringValue ?? (auth["offset"]?.stringValue ?? "")
+            for data in await namespace.adapter.missedPackets(after: since, rooms: restored.session.rooms) {
+                guard let offset = data.last?.stringValue, replayed.insert(offset).inserted else { continue }
+                missed.append(data)
+            }
             // The missed events first, the CONNECT reply after them (Node's order).
-            for data in restored.missedPackets {
+            for data in missed {
                 send(SocketIOPacket(type: .event, namespace: name, data: .array(data)))
             }
         }
@@ -151,11 +163,11 @@ final class Client: Sendable {
                 try await namespace.runMiddleware(socket)
             }
         } catch let refusal as ConnectionRefusal {
-            if socket.recovered { namespace.adapter.deleteAll(socket.id) }
+            if socket.recovered { namespace.remove(socket) }
             send(SocketIOPacket(type: .connectError, namespace: name, data: refusal.payload))
             return
         } catch {
-            if socket.recovered { namespace.adapter.deleteAll(socket.id) }
+            if socket.recovered { namespace.remove(socket) }
             send(SocketIOPacket(type: .connectError, namespace: name, data: ["message": .string("\(error)")]))
             return
         }
@@ -166,7 +178,7 @@ final class Client: Sendable {
             return true
         }
         guard accepted else {
-            if socket.recovered { namespace.adapter.deleteAll(socket.id) }
+            if socket.recovered { namespace.remove(socket) }
             return
         }
         socket.connected()
@@ -174,6 +186,7 @@ final class Client: Sendable {
         var reply = [JSONMember(key: "sid", value: .string(socket.id))]
         if let pid = socket.pid { reply.append(JSONMember(key: "pid", value: .string(pid))) }
         send(SocketIOPacket(type: .connect, namespace: name, data: .object(reply)))
+        if socket.recovered { socket.release(skipping: replayed) }
         await namespace.runConnectionHandlers(socket)
     }
 

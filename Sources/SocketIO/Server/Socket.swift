@@ -63,6 +63,9 @@ public final class Socket: Sendable {
         /// Disconnected by the server on purpose: not kept for recovery, whatever closes it.
         var dismissed = false
         var data: JSONValue = .object([])
+        /// While a recovered socket's missed events are being replayed: what is sent to it
+        /// meanwhile, with each event's offset, sent after the replay (see ``hold()``).
+        var held: [(messages: PreparedMessages, volatile: Bool, offset: String?)]?
     }
 
     private let state = NIOLockedValueBox(State())
@@ -206,9 +209,34 @@ public final class Socket: Sendable {
         state.withLockedValue { $0.acks[id] = callback }
     }
 
-    func sendEncoded(_ messages: PreparedMessages, volatile: Bool = false) {
-        guard isConnected else { return }
+    /// `offset` is the event's recovery offset, when it has one.
+    func sendEncoded(_ messages: PreparedMessages, volatile: Bool = false, offset: String? = nil) {
+        let kept = state.withLockedValue { state -> Bool in
+            guard state.held != nil else { return false }
+            state.held?.append((messages, volatile, offset))
+            return true
+        }
+        guard !kept, isConnected else { return }
         client.session.send(messages, volatile: volatile)
+    }
+
+    /// A recovered socket is reachable before its missed events are replayed (so nothing
+    /// broadcast in between passes it by); what reaches it meanwhile waits for ``release(skipping:)``.
+    func hold() {
+        state.withLockedValue { $0.held = [] }
+    }
+
+    /// Sends what was held, in order, except the events whose offsets the replay already sent.
+    func release(skipping replayed: Set<String>) {
+        state.withLockedValue { state in
+            // Under the lock, so nothing sent from now on overtakes what was held.
+            let held = state.held ?? []
+            state.held = nil
+            guard state.connected else { return }
+            for entry in held where entry.offset.map({ !replayed.contains($0) }) ?? true {
+                client.session.send(entry.messages, volatile: entry.volatile)
+            }
+        }
     }
 
     func connected() {
