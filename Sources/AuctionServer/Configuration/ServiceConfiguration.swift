@@ -70,9 +70,12 @@ public struct ServiceConfiguration: Sendable {
     var bidLimits = BidLimiter.Limits(burst: 10, perSecond: 10)
 
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceConfiguration {
-        func integer(_ name: String, _ fallback: Int) throws -> Int {
+        func integer(_ name: String, _ fallback: Int, allowingZero: Bool = false) throws -> Int {
             guard let raw = environment[name], !raw.isEmpty else { return fallback }
-            guard let value = Int(raw), value > 0 else { throw ConfigurationError(description: "\(name) must be a positive whole number, got '\(raw)'") }
+            guard let value = Int(raw), value > 0 || (allowingZero && value == 0) else {
+                let kind = allowingZero ? "a whole number, 0 or more" : "a positive whole number"
+                throw ConfigurationError(description: "\(name) must be \(kind), got '\(raw)'")
+            }
             return value
         }
         let isProduction = environment["APP_ENV"] == "production"
@@ -141,7 +144,7 @@ public struct ServiceConfiguration: Sendable {
         }
         func path(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         configuration.redisTLS = RedisTLS(caFile: path("REDIS_TLS_CA_FILE"), certificateFile: path("REDIS_TLS_CERT_FILE"), keyFile: path("REDIS_TLS_KEY_FILE"))
-        configuration.recoverySeconds = try integer("SOCKETIO_RECOVERY_SECONDS", configuration.recoverySeconds)
+        configuration.recoverySeconds = try integer("SOCKETIO_RECOVERY_SECONDS", configuration.recoverySeconds, allowingZero: true)
         configuration.bidLimits = BidLimiter.Limits(
             burst: try integer("BID_BURST", configuration.bidLimits.burst),
             perSecond: try integer("BID_RATE", configuration.bidLimits.perSecond)
