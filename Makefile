@@ -8,7 +8,7 @@ VENV_PY := $(VENV)/bin/python
 BIN_DIR ?= .build/debug
 export BIN_DIR
 
-.PHONY: deps build run run-cluster run-observed test compliance fuzz bench bench-protocol bench-service bench-herd bench-cluster bench-sharded clean
+.PHONY: deps build run run-cluster run-observed test compliance fuzz bench bench-protocol bench-service bench-herd bench-cluster bench-sharded bench-streams clean
 
 ## deps: install what the tests need (Debian packages as root, Python venv in .data/venv)
 deps:
@@ -75,6 +75,10 @@ bench-cluster:
 ## bench-sharded: the same fan-out over two instances with the classic adapter on one Redis and the sharded adapter on a local Redis Cluster, one run (release build; see bench/sharded.sh)
 bench-sharded:
 	bash bench/sharded.sh
+
+## bench-streams: fan-out over two instances on one Redis with the classic, streams and streams + recovery adapters, then each through a 3 s Redis SIGKILL: catch-up time and deliveries lost (release build; see bench/streams.sh)
+bench-streams:
+	bash bench/streams.sh
 
 ## clean: remove build products and test scratch (keeps the venv in .data/venv)
 clean:

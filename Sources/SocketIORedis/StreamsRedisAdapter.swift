@@ -260,6 +260,13 @@ public final class StreamsRedisAdapter: BusAdapter, ClusterMessageHandling {
         // The stream carries only these in 0.3; anything else would be a request out of place.
         guard [.broadcast, .socketsJoin, .socketsLeave, .disconnectSockets].contains(type) else { return }
         if type == .broadcast, data["requestId"] != nil { return }
+        // Node's decodeOptions refuses these; read as "everyone" they would reach every socket.
+        guard let opts = data["opts"], opts.isObject, opts["rooms"]?.arrayValue != nil,
+            opts["except"].map({ $0.arrayValue != nil }) ?? true
+        else {
+            logger.warning("dropped a stream entry without valid opts", metadata: ["entry": "\(entry.id)"])
+            return
+        }
         handle(type, data, from: String(decoding: uidField, as: UTF8.self), offset: entry.id)
     }
 

@@ -31,6 +31,9 @@ JWT_SECRET = "browser-suite-secret-0123456789abcdef-0123456789abcdef"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 WAIT = 10.0  # default seconds for one expected change on a page
+# Servers a test module starts besides the stack (objects with `logs() -> [(title, text)]`, as
+# Stack has): while listed, their logs are attached to a failing test's report too.
+REPORTED: list[Any] = []
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = WAIT, interval: float = 0.05,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import CHROMEDRIVER, CHROMIUM, SCREENSHOTS, Profile, Stack
+from browser_helpers import CHROMEDRIVER, CHROMIUM, REPORTED, SCREENSHOTS, Profile, Stack
 from support.rest import Api, new_user
 
 _stacks: list[Stack] = []
@@ -98,7 +98,7 @@ def pytest_runtest_makereport(item, call):
                                     "\n".join(f"{e.get('level')} {e.get('message')}" for e in console[-40:])))
     if shots:
         report.sections.append(("screenshots", "\n".join(shots)))
-    for s in _stacks:
+    for s in _stacks + REPORTED:
         for title, text in s.logs():
             report.sections.append((title, text))
 

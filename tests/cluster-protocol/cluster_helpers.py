@@ -7,7 +7,9 @@ Every wait here is bounded; nothing blocks forever."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import signal
 import socket
 import struct
@@ -690,3 +692,394 @@ def flush(cluster: Cluster, watchers, requests: bool = False) -> None:
             probe.close()
     for c in watchers:
         c.settle()
+
+
+# ---------------------------------------------------------------------------
+# The Redis Streams adapter (spec socketio-connection-recovery-and-streams-adapter.md, Part B):
+# stream entries, session keys, Redis' view of its clients, MONITOR
+
+STREAM = "socket.io"                   # the stream of every namespace (streamCount 1)
+SESSION_PREFIX = "sio:session:"        # connection state recovery sessions (B7)
+STREAM_ID = re.compile(r"^[0-9]+-[0-9]+$")
+
+
+def compact_json(value) -> str:
+    """JSON.stringify's text: no spaces, non-ASCII as is, keys in insertion order."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class StreamEntry:
+    """One XRANGE entry: its id and its fields in wire order (names as text, values as bytes)."""
+
+    def __init__(self, entry_id: str, fields: list[tuple[str, bytes]]):
+        self.id, self.fields = entry_id, fields
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.fields]
+
+    def text(self, name: str) -> str | None:
+        for field, value in self.fields:
+            if field == name:
+                return value.decode("utf-8", "replace")
+        return None
+
+    def data(self):
+        """`data` decoded as Node's `decode` does: JSON when it starts with `{`, else base64 of
+        msgpack (the `msgpack` package: str -> str, bin -> bytes, wire order kept)."""
+        import msgpack
+        raw = self.text("data")
+        if raw is None:
+            return None
+        if raw.startswith("{"):
+            return json.loads(raw)
+        return msgpack.unpackb(base64.b64decode(raw, validate=True), raw=False)
+
+    def __repr__(self):
+        return f"StreamEntry({self.id!r}, {[(n, v[:200]) for n, v in self.fields]!r})"
+
+
+class StreamConnection(RawRedis):
+    """A RawRedis with the stream and key commands the streams adapter's tests use."""
+
+    def xadd(self, fields, entry_id: str = "*", stream: str = STREAM) -> str:
+        """XADD as Node's adapter writes it (`MAXLEN ~ 10000`, fields in the order given);
+        the new entry's id."""
+        args = ["XADD", stream, "MAXLEN", "~", "10000", entry_id]
+        for name, value in fields:
+            args += [name, value]
+        return self.command(*args).decode()
+
+    def entry(self, uid: str, type_: str, data: str | None, nsp: str = "/", entry_id: str = "*") -> str:
+        """An entry in Node's field order uid, nsp, type[, data]."""
+        fields = [("uid", uid), ("nsp", nsp), ("type", type_)]
+        if data is not None:
+            fields.append(("data", data))
+        return self.xadd(fields, entry_id)
+
+    def last_id(self, stream: str = STREAM) -> str:
+        """The id of the stream's last entry ("0-0" when there is none)."""
+        reply = self.command("XREVRANGE", stream, "+", "-", "COUNT", "1")
+        return reply[0][0].decode() if reply else "0-0"
+
+    def entries_after(self, after: str, stream: str = STREAM) -> list[StreamEntry]:
+        """Every entry after `after` (exclusive), in stream order."""
+        reply = self.command("XRANGE", stream, "(" + after, "+")
+        return [StreamEntry(e[0].decode(), [(e[1][i].decode(), e[1][i + 1]) for i in range(0, len(e[1]), 2)])
+                for e in reply]
+
+    def wait_entry(self, after: str, predicate, timeout: float = WAIT) -> StreamEntry:
+        """The first entry after `after` satisfying `predicate`, waited for (an instance's XADD
+        may complete after it acked the client's request)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            entries = self.entries_after(after)
+            for e in entries:
+                if predicate(e):
+                    return e
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no such stream entry after {after} within {timeout}s; entries: {entries!r}")
+            time.sleep(0.02)
+
+    def exists(self, key: str) -> bool:
+        return self.command("EXISTS", key) == 1
+
+    def clients(self) -> list[dict[str, str]]:
+        """CLIENT LIST, one dict per connection (id, addr, cmd, …)."""
+        text = self.command("CLIENT", "LIST").decode()
+        return [dict(part.split("=", 1) for part in line.split(" ") if "=" in part)
+                for line in text.splitlines() if line]
+
+    def xread_clients(self) -> list[dict[str, str]]:
+        """The connections whose last command was XREAD (the adapters' stream readers)."""
+        return [c for c in self.clients() if c.get("cmd") == "xread"]
+
+
+_MONITOR_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_MONITOR_ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", "a": b"\a", "b": b"\b", "\\": b"\\", '"': b'"'}
+
+
+def _monitor_unescape(text: str) -> bytes:
+    out, i = bytearray(), 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt == "x" and i + 3 < len(text):
+                out.append(int(text[i + 2:i + 4], 16))
+                i += 4
+                continue
+            out += _MONITOR_ESCAPES.get(nxt, nxt.encode())
+            i += 2
+            continue
+        out += ch.encode()
+        i += 1
+    return bytes(out)
+
+
+class Monitor:
+    """A MONITOR connection: the commands Redis executes, as argument lists of bytes."""
+
+    def __init__(self, port: int):
+        self.conn = RawRedis(port)
+        assert self.conn.command("MONITOR") == "OK"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.conn.close()
+
+    def find(self, predicate, timeout: float = WAIT) -> list[bytes]:
+        """The arguments of the first command from now on satisfying `predicate(args)`."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            try:
+                line = self.conn._reply(deadline)
+            except TimeoutError:
+                raise AssertionError(f"no such command within {timeout}s; saw {seen[-30:]!r}") from None
+            if not isinstance(line, str) or "] " not in line:
+                continue
+            args = [_monitor_unescape(m) for m in _MONITOR_ARG.findall(line.split("] ", 1)[1])]
+            if args and predicate(args):
+                return args
+            seen.append([a[:60] for a in args])
+
+
+# ---------------------------------------------------------------------------
+# a Socket.IO client over one raw WebSocket, packets kept in arrival order
+
+
+class RawPacket:
+    """A Socket.IO packet as received: type (0 CONNECT … 6 BINARY_ACK), ack id, data (binary
+    attachments back in place of their placeholders), namespace."""
+
+    def __init__(self, type_: int, nsp: str, ack: int | None, data, attachments: int):
+        self.type, self.nsp, self.ack, self.data, self.attachments = type_, nsp, ack, data, attachments
+
+    @property
+    def is_event(self) -> bool:
+        return self.type in (2, 5)
+
+    def __repr__(self):
+        return f"RawPacket({self.type}, ack={self.ack}, {self.data!r})"[:400]
+
+
+def parse_socketio_packet(text: str) -> RawPacket:
+    type_ = int(text[0])
+    i, attachments, nsp = 1, 0, "/"
+    if type_ in (5, 6):
+        j = text.index("-", i)
+        attachments, i = int(text[i:j]), j + 1
+    if text.startswith("/", i):
+        j = text.find(",", i)
+        j = len(text) if j < 0 else j
+        nsp, i = text[i:j], j + 1
+    j = i
+    while j < len(text) and text[j].isdigit():
+        j += 1
+    ack = int(text[i:j]) if j > i else None
+    data = json.loads(text[j:]) if j < len(text) else None
+    return RawPacket(type_, nsp, ack, data, attachments)
+
+
+def _put_attachments(value, attachments: list[bytes]):
+    if isinstance(value, dict):
+        if value.get("_placeholder") is True and isinstance(value.get("num"), int):
+            return attachments[value["num"]]
+        return {k: _put_attachments(v, attachments) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_put_attachments(v, attachments) for v in value]
+    return value
+
+
+class RawSocket:
+    """A Socket.IO client of namespace "/" over one raw WebSocket (websocket-client), as
+    tests/outside-in's test_connection_state_recovery.py drives the server, with a reader thread:
+    every packet is kept in arrival order (python-socketio runs each handler on a thread of its
+    own, so its recorder's order is not arrival order), pings are answered, binary attachments
+    are put back. The CONNECT (with `auth`, if any) is sent at once; connect_reply() reads the
+    answer. drop() ends the TCP connection with no Socket.IO, Engine.IO or WebSocket close."""
+
+    def __init__(self, server, auth=None, room: str | None = None, label: str | None = None):
+        import websocket
+        query = {"EIO": "4", "transport": "websocket"}
+        if room is not None:
+            query["room"] = room
+        self.label = label or f"raw@{server.name}"
+        self.ws = websocket.create_connection(
+            f"ws://127.0.0.1:{server.port}/socket.io/?{urllib.parse.urlencode(query)}", timeout=WAIT)
+        opening = self.ws.recv()
+        assert isinstance(opening, str) and opening.startswith("0{"), f"{self.label}: Engine.IO open was {opening!r}"
+        self.ws.settimeout(None)
+        self._cond = threading.Condition()
+        self.packets: list[RawPacket] = []
+        self.ended: str | None = None
+        self._pending: tuple[RawPacket, list[bytes]] | None = None
+        self._next_ack = 1
+        self.hello: dict | None = None
+        self.sid: str | None = None
+        self.pid: str | None = None
+        self.connect_index: int | None = None
+        self._thread = threading.Thread(target=self._read, name=f"raw-{self.label}", daemon=True)
+        self._thread.start()
+        self.ws.send("40" + ("" if auth is None else compact_json(auth)))
+
+    # reader thread
+
+    def _read(self):
+        reason = "closed"
+        try:
+            while True:
+                frame = self.ws.recv()
+                if isinstance(frame, bytes):
+                    self._attachment(frame)
+                elif frame == "2":
+                    self.ws.send("3")
+                elif frame.startswith("4"):
+                    self._packet(parse_socketio_packet(frame[1:]))
+                elif frame == "1":
+                    reason = "Engine.IO close"
+                    break
+                elif frame == "" and not self.ws.connected:
+                    break
+        except Exception as exc:  # noqa: BLE001 - the connection ended; recorded for the waits
+            reason = f"connection ended: {exc!r}"
+        with self._cond:
+            self.ended = reason
+            self._cond.notify_all()
+
+    def _packet(self, packet: RawPacket):
+        if packet.attachments:
+            self._pending = (packet, [])
+            return
+        self._add(packet)
+
+    def _attachment(self, data: bytes):
+        assert self._pending is not None, f"{self.label}: a binary frame without a binary packet"
+        packet, parts = self._pending
+        parts.append(data)
+        if len(parts) == packet.attachments:
+            self._pending = None
+            packet.data = _put_attachments(packet.data, parts)
+            self._add(packet)
+
+    def _add(self, packet: RawPacket):
+        with self._cond:
+            self.packets.append(packet)
+            self._cond.notify_all()
+
+    # waits
+
+    def wait_packet(self, predicate, timeout: float = WAIT) -> int:
+        """The index of the first packet satisfying `predicate` (received already or later)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i, p in enumerate(self.packets):
+                    if predicate(p):
+                        return i
+                if self.ended is not None:
+                    raise AssertionError(f"{self.label}: {self.ended} while waiting; packets: {self.packets!r}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"{self.label}: timed out after {timeout}s; packets: {self.packets!r}")
+                self._cond.wait(remaining)
+
+    def wait_ended(self, timeout: float = WAIT) -> str:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.ended is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"{self.label}: still connected after {timeout}s; packets: {self.packets!r}")
+                self._cond.wait(remaining)
+            return self.ended
+
+    def connect_reply(self, timeout: float = WAIT) -> tuple[list[list], dict]:
+        """The events received before the CONNECT reply (their data arrays), and its payload."""
+        i = self.wait_packet(lambda p: p.type in (0, 4), timeout)
+        with self._cond:
+            reply, before = self.packets[i], [p.data for p in self.packets[:i] if p.is_event]
+        assert reply.type == 0, f"{self.label}: CONNECT_ERROR {reply.data!r}"
+        self.hello, self.connect_index = reply.data, i
+        self.sid, self.pid = reply.data.get("sid"), reply.data.get("pid")
+        return before, reply.data
+
+    def events(self, name: str | None = None) -> list[list]:
+        """The data array (event name first) of every event received so far, in arrival order."""
+        with self._cond:
+            return [p.data for p in self.packets if p.is_event and (name is None or p.data[0] == name)]
+
+    def events_after_connect(self) -> list[list]:
+        assert self.connect_index is not None, "connect_reply() first"
+        with self._cond:
+            return [p.data for p in self.packets[self.connect_index + 1:] if p.is_event]
+
+    def wait_event(self, name: str, match=None, timeout: float = WAIT) -> list:
+        """The first event `name` whose data array satisfies `match` (received already or later)."""
+        i = self.wait_packet(lambda p: p.is_event and p.data[0] == name and (match is None or match(p.data)), timeout)
+        with self._cond:
+            return self.packets[i].data
+
+    # sending
+
+    def send_event(self, event: str, *args, ack: bool = True) -> int | None:
+        ack_id = None
+        if ack:
+            ack_id, self._next_ack = self._next_ack, self._next_ack + 1
+        self.ws.send("42" + ("" if ack_id is None else str(ack_id)) + compact_json([event, *args]))
+        return ack_id
+
+    def wait_ack(self, ack_id: int, timeout: float = WAIT) -> list:
+        i = self.wait_packet(lambda p: p.type in (3, 6) and p.ack == ack_id, timeout)
+        with self._cond:
+            return self.packets[i].data
+
+    def call(self, event: str, *args, timeout: float = WAIT):
+        """Emits with an ack; the ack's argument (its list when several)."""
+        data = self.wait_ack(self.send_event(event, *args), timeout)
+        return data[0] if len(data) == 1 else data
+
+    # ending
+
+    def drop(self) -> None:
+        """The TCP connection is reset (RST): no Socket.IO, Engine.IO or WebSocket close, as when
+        a network path dies and the peer's kernel answers the next segment. (A clean FIN is not
+        what this models; our server notices one only at its next write, a ping later.)
+        SHUT_RD wakes the reader thread without sending anything; the close with SO_LINGER 0 then
+        sends the RST (closing while another thread is blocked in recv would send nothing)."""
+        sock = self.ws.sock
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+        self._thread.join(5)
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """Leaves on purpose (Socket.IO DISCONNECT, so no session is kept), then closes."""
+        if self.ended is None:
+            try:
+                self.ws.send("41")
+                self.ws.send_close()
+            except Exception:  # noqa: BLE001 - teardown must not mask the test result
+                pass
+        sock = self.ws.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(5)
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass

@@ -88,6 +88,8 @@ class Cluster:
                           for i in range(instances)]
         self.database_url = ""
         self.redis_url = ""
+        # Set by a test before it starts instances (SOCKETIO_ADAPTER, BID_RATE…); empty for the suite's.
+        self.extra_env: dict[str, str] = {}
 
     # --- environment -------------------------------------------------------------------
     def env(self, port: int) -> dict[str, str]:
@@ -108,6 +110,7 @@ class Cluster:
             TRUSTED_PROXIES="127.0.0.1",   # nginx, as `make run` sets it
         )
         env.pop("COOKIE_SECURE", None)
+        env.update(self.extra_env)
         return env
 
     def _script(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -122,6 +125,14 @@ class Cluster:
 
     def stop_postgres(self) -> None:
         self.postgres.stop()
+
+    def psql(self, sql: str) -> str:
+        """One statement through psql against the shared database; its rows, unaligned, one a line."""
+        out = subprocess.run(["psql", self.database_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql],
+                             capture_output=True, text=True, timeout=30, env={**os.environ, "PGCONNECT_TIMEOUT": "5"})
+        if out.returncode != 0:
+            raise RuntimeError(f"psql failed: {out.stderr}")
+        return out.stdout.strip()
 
     # --- Redis ---------------------------------------------------------------------------
     def start_redis(self) -> None:

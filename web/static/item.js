@@ -1,6 +1,7 @@
 // The auction room: item facts, a countdown on the server's clock, the live bid feed over
 // Socket.IO (same origin, the access_token cookie authenticates the handshake), bidding with
-// acks, and catch-up after reconnects (auth.lastBidId).
+// acks, and after a dropped connection either recovery (the library replays what was missed) or
+// catch-up (auth.lastBidId), each said in the connection note.
 "use strict";
 
 (function () {
@@ -18,7 +19,20 @@
     pending: null,       // {price, clientBidId} of the bid whose ack is awaited
     lastUnanswered: null, // {price, clientBidId} of a bid that timed out (a retry of that price reuses the id)
     socket: null,
+    lost: false,         // the connection dropped (not closed by us) and has not come back yet
+    missed: 0,           // bids replayed to a recovered socket since the drop
+    catchingUp: false,   // reconnected without recovery: the next auction:state fills the gap
   };
+
+  // What the room's socket went through, oldest first: connects (socket id, recovered),
+  // disconnects (reason), state loads and bid events (ids, whether they were new to the page).
+  // Bounded; the browser tests read it to see how a reconnect went.
+  const connectionLog = [];
+  A.connectionLog = connectionLog;
+  function record(entry) {
+    connectionLog.push(Object.assign({ at: Date.now() }, entry));
+    if (connectionLog.length > 500) connectionLog.shift();
+  }
 
   // --- status ------------------------------------------------------------------------------
   const STATUS_TEXT = {
@@ -33,6 +47,26 @@
     node.dataset.state = state;
     node.textContent = text || STATUS_TEXT[state] || state;
     updateBidForm();
+  }
+
+  // How the last reconnect after a drop went: "reconnected" when the connection state was
+  // recovered (the library replayed what was missed), "caught up N missed bids" when a new
+  // socket filled the gap from auth.lastBidId. Hidden while the connection is down.
+  function connectionNote(kind, missed) {
+    const node = $("[data-testid=connection-note]");
+    if (!kind) {
+      node.hidden = true;
+      node.textContent = "";
+      delete node.dataset.kind;
+      delete node.dataset.missed;
+      return;
+    }
+    const bids = missed === 1 ? "1 missed bid" : missed + " missed bids";
+    if (kind === "recovered") node.textContent = missed ? "reconnected, " + bids : "reconnected";
+    else node.textContent = missed ? "caught up " + bids : "caught up, no missed bids";
+    node.dataset.kind = kind;
+    node.dataset.missed = String(missed);
+    node.hidden = false;
   }
 
   function notice(text) {
@@ -196,7 +230,11 @@
     const now = Date.now();
     if (now - lastMeCheck < 5000) return;
     lastMeCheck = now;
-    const user = await A.loadMe();
+    // Only a definite "not signed in" ends the room: while the server cannot be reached at all
+    // (status 0) the client keeps retrying, and the sign-in is still good when it comes back.
+    const me = await A.api("GET", "/auth/me");
+    if (me.status !== 401) return;
+    const user = await A.loadMe();  // renews the access token when the refresh cookie still can
     if (!user && room.socket) {
       room.socket.disconnect();
       signInNeeded();
@@ -225,12 +263,28 @@
     });
     room.socket = socket;
 
+    // A recovered socket gets what it missed before this fires (the library replays it ahead of
+    // `connect`, already with `recovered` set) and no auction:state; a new one gets the state.
     socket.on("connect", () => {
       room.renewingSocket = false;
+      const recovered = socket.recovered === true;
+      record({ type: "connect", id: socket.id, recovered });
+      if (room.lost) {
+        room.lost = false;
+        if (recovered) connectionNote("recovered", room.missed);
+        else room.catchingUp = true;
+      }
       setStatus("live");
     });
 
     socket.on("disconnect", (reason) => {
+      record({ type: "disconnect", reason });
+      if (reason !== "io client disconnect") {
+        room.lost = true;
+        room.missed = 0;
+        room.catchingUp = false;
+        connectionNote(null);
+      }
       if (reason === "io client disconnect" && room.renewingSocket) {
         setStatus("reconnecting");
         return;
@@ -268,9 +322,15 @@
       const receivedAt = Date.now();
       if (state && state.you) room.you = state.you;
       const bids = (state && Array.isArray(state.recentBids)) ? state.recentBids : [];
+      let added = 0;
       for (const bid of bids) {
         const mine = !!(room.you && bid.bidder && bid.bidder.id === room.you.id);
-        addBid(bid, mine, null, receivedAt);
+        if (addBid(bid, mine, null, receivedAt)) added += 1;
+      }
+      record({ type: "state", bids: bids.map((bid) => String(bid && bid.id)), added });
+      if (room.catchingUp) {
+        room.catchingUp = false;
+        connectionNote("caught-up", added);
       }
       if (state && state.item) applyItem(state.item);
       else renderItem();
@@ -278,7 +338,9 @@
 
     socket.on("bid", (event) => {
       if (!event || !event.bid) return;
-      addBid(event.bid, event.mine === true, event.text, Date.now());
+      const added = addBid(event.bid, event.mine === true, event.text, Date.now());
+      record({ type: "bid", id: String(event.bid.id), added });
+      if (added && room.lost) room.missed += 1;  // replayed to a socket being recovered
       renderItem();
     });
 
