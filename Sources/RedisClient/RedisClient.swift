@@ -394,6 +394,23 @@ extension RedisClient {
         // Stopped, the event loop group is going away: nothing new is opened on it.
         guard !isStopped else { throw RedisError.notConnected }
         if let existing = state.withLockedValue({ $0[keyPath: pool][node] }), existing.channel.isActive { return existing }
+        let connection = try await openPrepared(node, onMessage: onMessage, onShardUnsubscribed: onShardUnsubscribed)
+        opened?(connection)
+        let (kept, spare) = state.withLockedValue { state -> (RedisConnection, RedisConnection?) in
+            if let other = state[keyPath: pool][node], other.channel.isActive { return (other, connection) }
+            state[keyPath: pool][node] = connection
+            return (connection, nil)
+        }
+        spare?.close()
+        return kept
+    }
+
+    /// A new connection to `node`, prepared (TLS, AUTH, PING, SELECT) or closed again.
+    func openPrepared(
+        _ node: RedisCluster.Node,
+        onMessage: (@Sendable (RedisPubSubMessage) -> Void)? = nil,
+        onShardUnsubscribed: (@Sendable (String) -> Void)? = nil
+    ) async throws -> RedisConnection {
         let connection = try await RedisConnection.connect(
             host: node.host, port: node.port, group: group, tls: try tlsContext?.get(),
             onMessage: onMessage, onShardUnsubscribed: onShardUnsubscribed
@@ -404,14 +421,7 @@ extension RedisClient {
             connection.close()
             throw error
         }
-        opened?(connection)
-        let (kept, spare) = state.withLockedValue { state -> (RedisConnection, RedisConnection?) in
-            if let other = state[keyPath: pool][node], other.channel.isActive { return (other, connection) }
-            state[keyPath: pool][node] = connection
-            return (connection, nil)
-        }
-        spare?.close()
-        return kept
+        return connection
     }
 
     /// A keyed command on a cluster: to the slot's primary, following redirections (at most five)
@@ -533,19 +543,12 @@ extension RedisClient {
             }
             node = owner
         }
-        let connection = try await RedisConnection.connect(host: node.host, port: node.port, group: group, tls: try tlsContext?.get(), onMessage: nil)
-        do {
-            try await prepare(connection, subscriber: false)
-        } catch {
-            connection.close()
-            throw error
-        }
-        let blocking = RedisBlockingConnection(connection)
+        let blocking = RedisBlockingConnection(try await openPrepared(node))
         state.withLockedValue { state in
             state.blocking.removeAll { !$0.isActive }
             state.blocking.append(blocking)
         }
-        if isStopped { connection.close() }
+        if isStopped { blocking.close() }
         return blocking
     }
 
@@ -566,8 +569,7 @@ public final class RedisBlockingConnection: Sendable {
 
     /// Sends one command; its reply may take up to `timeout` (a longer wait closes the connection).
     public func send(_ arguments: [[UInt8]], timeout: Duration) async throws -> RESPValue {
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        return try await connection.write(arguments, timeout: .nanoseconds(nanoseconds)).get()
+        try await connection.write(arguments, timeout: TimeAmount(timeout)).get()
     }
 
     public var isActive: Bool { connection.channel.isActive }

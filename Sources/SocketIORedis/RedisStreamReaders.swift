@@ -1,3 +1,4 @@
+import EngineIO
 import Logging
 import NIOConcurrencyHelpers
 import RedisClient
@@ -27,16 +28,13 @@ final class RedisStreamReaders: Sendable {
     }
 
     func register(_ adapter: StreamsRedisAdapter) {
-        let key = adapter.streamKey
-        let start = state.withLockedValue { state -> Bool in
+        state.withLockedValue { state in
             state.adapters[adapter.namespace.name] = adapter
-            guard state.loops[key] == nil else { return false }
-            state.loops[key] = Task {}  // reserved; replaced below
-            return true
+            if state.loops[adapter.streamKey] == nil {
+                let key = adapter.streamKey
+                state.loops[key] = Task { await self.read(key) }
+            }
         }
-        guard start else { return }
-        let loop = Task { await self.read(key) }
-        state.withLockedValue { $0.loops[key] = loop }
     }
 
     func unregister(_ adapter: StreamsRedisAdapter) {
@@ -60,7 +58,7 @@ final class RedisStreamReaders: Sendable {
         var backoff: Duration = .milliseconds(50)
         var failing = false
         let block = configuration.blockTime
-        let blockMilliseconds = String(block.components.seconds * 1000 + block.components.attoseconds / 1_000_000_000_000_000)
+        let blockMilliseconds = String(block.milliseconds)
         while isWanted {
             do {
                 if connection?.isActive != true {

@@ -1,3 +1,4 @@
+import EngineIO
 import Foundation
 import NIOCore
 import RedisClient
@@ -25,8 +26,7 @@ extension StreamsRedisAdapter {
             JSONMember(key: "data", value: session.data),
         ])
         let encoded = Data(MessagePack.encode(value)).base64EncodedString()
-        let milliseconds = recovery.maxDisconnectionDuration.components.seconds * 1000
-            + recovery.maxDisconnectionDuration.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = recovery.maxDisconnectionDuration.milliseconds
         let key = configuration.sessionKeyPrefix + session.pid
         let redis = self.redis
         let logger = self.logger
@@ -177,12 +177,5 @@ struct StreamEntry: Sendable {
             return []
         }
         return entries(of: parts[1])
-    }
-}
-
-extension BroadcastOptions {
-    /// Whether a socket in `rooms` is reached (Node's `shouldIncludePacket`).
-    func reaches(rooms socketRooms: Set<String>) -> Bool {
-        (rooms.isEmpty || !rooms.isDisjoint(with: socketRooms)) && except.isDisjoint(with: socketRooms)
     }
 }

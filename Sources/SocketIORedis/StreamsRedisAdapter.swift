@@ -16,7 +16,7 @@ import SocketIO
 /// Connection state recovery works across servers: the entry id is every broadcast's offset,
 /// dropped sessions are kept in Redis (`SET sio:session:<pid> <base64 msgpack> PX`), and a client
 /// that comes back to any server gets what it missed from the stream.
-public final class StreamsRedisAdapter: BusAdapter, ClusterMessageHandling {
+public final class StreamsRedisAdapter: Adapter, ClusterMessageHandling {
     public let namespace: Namespace
     let redis: RedisClient
     let configuration: StreamsAdapterConfiguration

@@ -1,3 +1,4 @@
+import EngineIO
 import Foundation
 import SocketIO
 
@@ -22,7 +23,7 @@ enum WireFormat {
             var flags: [JSONMember] = []
             if options.flags.volatile { flags.append(JSONMember(key: "volatile", value: true)) }
             if includeTimeout, let timeout = options.flags.timeout {
-                flags.append(JSONMember(key: "timeout", value: .number(Double(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))))
+                flags.append(JSONMember(key: "timeout", value: .number(Double(timeout.milliseconds))))
             }
             members.append(JSONMember(key: "flags", value: .object(flags)))
         }

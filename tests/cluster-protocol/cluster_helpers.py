@@ -1049,19 +1049,7 @@ class RawSocket:
         what this models; our server notices one only at its next write, a ping later.)
         SHUT_RD wakes the reader thread without sending anything; the close with SO_LINGER 0 then
         sends the RST (closing while another thread is blocked in recv would send nothing)."""
-        sock = self.ws.sock
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.shutdown(socket.SHUT_RD)
-            except OSError:
-                pass
-        self._thread.join(5)
-        if sock is not None:
-            try:
-                sock.close()
-            except OSError:
-                pass
+        self._shut_down(socket.SHUT_RD, reset=True)
 
     def close(self) -> None:
         """Leaves on purpose (Socket.IO DISCONNECT, so no session is kept), then closes."""
@@ -1071,10 +1059,17 @@ class RawSocket:
                 self.ws.send_close()
             except Exception:  # noqa: BLE001 - teardown must not mask the test result
                 pass
+        self._shut_down(socket.SHUT_RDWR)
+
+    def _shut_down(self, how: int, reset: bool = False) -> None:
+        """Shuts the socket down (`how`), lets the reader thread end, then closes it; with `reset`
+        the close sends an RST (SO_LINGER 0)."""
         sock = self.ws.sock
         if sock is not None:
             try:
-                sock.shutdown(socket.SHUT_RDWR)
+                if reset:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.shutdown(how)
             except OSError:
                 pass
         self._thread.join(5)

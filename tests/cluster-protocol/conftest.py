@@ -23,17 +23,19 @@ def demo_binary():
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.fixture(scope="module")
-def cluster(request, demo_binary, tmp_path_factory):
-    base = tmp_path_factory.mktemp("cluster")
+def start_cluster(request, base, extra_args=(), ready=None):
+    """Generator for a module fixture: Redis and the two demo servers (with `extra_args`), ready
+    once each counts two servers and `ready(cluster)` (if given) holds; yields the Cluster and, at
+    the end, stops everything and fails the module if a demo server exited by itself."""
     redis = RedisServer(base / "redis")
     try:
         redis.start()
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
-    one = DemoServer("one", redis.url, base / "one.log")
-    two = DemoServer("two", redis.url, base / "two.log")
+    one = DemoServer("one", redis.url, base / "one.log", extra_args=list(extra_args))
+    two = DemoServer("two", redis.url, base / "two.log", extra_args=list(extra_args))
     c = Cluster(redis, one, two)
+    c.base = base
     _clusters.append(c)
     try:
         try:
@@ -49,6 +51,8 @@ def cluster(request, demo_binary, tmp_path_factory):
                            message=f"{server.name} to count 2 servers")
             finally:
                 probe.close()
+        if ready is not None:
+            wait_until(lambda: ready(c), timeout=15, message="the cluster to be ready")
         yield c
     finally:
         _clusters.remove(c)
@@ -61,6 +65,11 @@ def cluster(request, demo_binary, tmp_path_factory):
         if exited:
             pytest.fail(f"demo server(s) exited by themselves during {request.module.__name__}: {exited}\n"
                         + "\n".join(f"--- {s.name} ---\n{s.log_text()}" for s in (one, two)), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def cluster(request, demo_binary, tmp_path_factory):
+    yield from start_cluster(request, tmp_path_factory.mktemp("cluster"))
 
 
 @pytest.fixture

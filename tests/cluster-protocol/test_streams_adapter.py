@@ -23,9 +23,9 @@ import time
 import msgpack
 import pytest
 
-from cluster_helpers import (STREAM, SESSION_PREFIX, STREAM_ID, Client, Cluster, DemoServer, Monitor, RawSocket,
-                             RedisServer, StreamConnection, Subscriber, assert_serving, compact_json, unique)
-from conftest import _clusters  # the failure report's server and Redis logs
+from cluster_helpers import (STREAM, SESSION_PREFIX, STREAM_ID, Client, DemoServer, Monitor, RawSocket,
+                             StreamConnection, Subscriber, assert_serving, compact_json, unique)
+from conftest import start_cluster
 from support.waiting import WAIT, wait_until
 
 RECOVERY_SECONDS = 60
@@ -52,44 +52,8 @@ NO_DATA = {"recovered": False, "data": {}}
 
 @pytest.fixture(scope="module")
 def cluster(request, demo_binary, tmp_path_factory):
-    base = tmp_path_factory.mktemp("streams")
-    redis = RedisServer(base / "redis")
-    try:
-        redis.start()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    one = DemoServer("one", redis.url, base / "one.log", extra_args=SERVER_ARGS)
-    two = DemoServer("two", redis.url, base / "two.log", extra_args=SERVER_ARGS)
-    c = Cluster(redis, one, two)
-    c.base = base
-    _clusters.append(c)
-    try:
-        try:
-            one.start()
-            two.start()
-        except RuntimeError as exc:
-            pytest.fail(str(exc), pytrace=False)
-        for server in (one, two):
-            probe = Client(server, label="ready-probe").connect()
-            try:
-                wait_until(lambda: probe.call("server-count") == 2, timeout=15,
-                           message=f"{server.name} to count 2 servers")
-            finally:
-                probe.close()
-        # Both stream readers are reading: a broadcast from each reaches the other.
-        wait_until(lambda: crosses(c), timeout=15, message="broadcasts to cross the stream both ways")
-        yield c
-    finally:
-        _clusters.remove(c)
-        early = {s.name: s.stop() for s in (one, two)}
-        try:
-            redis.stop(check=True)
-        except RuntimeError as exc:
-            print(exc)
-        exited = {name: code for name, code in early.items() if code is not None}
-        if exited:
-            pytest.fail(f"demo server(s) exited by themselves during {request.module.__name__}: {exited}\n"
-                        + "\n".join(f"--- {s.name} ---\n{s.log_text()}" for s in (one, two)), pytrace=False)
+    # Ready once both stream readers read: a broadcast from each reaches the other.
+    yield from start_cluster(request, tmp_path_factory.mktemp("streams"), SERVER_ARGS, ready=crosses)
 
 
 @pytest.fixture

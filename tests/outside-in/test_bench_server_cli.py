@@ -19,7 +19,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=30)
 
 
-@pytest.mark.parametrize("args", [["--bogus"], ["--adapter", "streams"], ["--port", "http"], ["extra"]])
+@pytest.mark.parametrize("args", [["--bogus"], ["--adapter", "kafka"], ["--port", "http"], ["extra"]])
 def test_a_bad_command_line_prints_the_usage_and_exits_2(args):
     out = run(*args)
     assert out.returncode == 2, (out.returncode, out.stderr)

@@ -201,7 +201,8 @@ public enum SessionID {
 }
 
 extension Duration {
-    var milliseconds: Int64 {
+    /// Whole milliseconds (what Node's options and Redis's `PX`/`BLOCK` take).
+    public var milliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }

@@ -13,6 +13,14 @@ public struct BroadcastOptions: Sendable, Equatable {
     }
 }
 
+extension BroadcastOptions {
+    /// Whether a socket in `socketRooms` is reached: in one of `rooms` (or `rooms` empty) and in
+    /// none of `except` (Node's `shouldIncludePacket`).
+    public func reaches(rooms socketRooms: Set<String>) -> Bool {
+        (rooms.isEmpty || !rooms.isDisjoint(with: socketRooms)) && except.isDisjoint(with: socketRooms)
+    }
+}
+
 public struct BroadcastFlags: Sendable, Equatable {
     /// Only sockets of this process, even with a cluster adapter.
     public var local: Bool

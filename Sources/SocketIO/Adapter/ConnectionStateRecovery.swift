@@ -127,9 +127,7 @@ final class RecoveryLog: Sendable {
 
     private static func entries(after offset: String, rooms: Set<String>, in state: State) -> [[JSONValue]]? {
         guard let index = state.packets[state.start...].firstIndex(where: { $0.offset == offset }) else { return nil }
-        return state.packets[(index + 1)...].filter { entry in
-            (entry.options.rooms.isEmpty || !entry.options.rooms.isDisjoint(with: rooms)) && entry.options.except.isDisjoint(with: rooms)
-        }.map(\.data)
+        return state.packets[(index + 1)...].filter { $0.options.reaches(rooms: rooms) }.map(\.data)
     }
 
     private func prune(_ state: inout State, now: ContinuousClock.Instant) {
