@@ -37,7 +37,7 @@ for instance in "$@"; do
     [[ "$seen" != *" $tag "* ]] || { echo "$0: tag '$tag' is given twice" >&2; exit 2; }
     seen+="$tag "
     upstreams+="server $address max_fails=1 fail_timeout=5s; "
-    session_upstreams+="upstream auction_instance_$tag { server $address; } "
+    session_upstreams+="upstream auction_instance_$tag { server $address; keepalive 16; } "
     session_routes+="\"~^$tag\\.\" auction_instance_$tag; "
 done
 

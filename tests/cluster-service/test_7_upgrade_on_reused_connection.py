@@ -1,34 +1,20 @@
-"""A WebSocket upgrade sent as the second request of a keep-alive connection, as a reverse proxy
-with an upstream connection pool (nginx `keepalive`, HAProxy `http-reuse`, Envoy) sends it.
+"""A WebSocket upgrade sent as a later request of a keep-alive connection, as a reverse proxy
+with an upstream connection pool (nginx `keepalive`, HAProxy `http-reuse`, Envoy) sends it: the
+upgrade gets its `101` on that connection and the session goes on over the WebSocket.
 
-Expected, as the contract has it (WebSocket and the upgrade work for any conforming client):
-the upgrade gets its `101` on that connection and the session goes on over the WebSocket (the
-Engine.IO open packet, then the Socket.IO connection to an auction and its `auction:state`).
-
-Known gap (Sources/EngineIO/Transport/EngineIOChannel.swift): the instance only upgrades on a
-connection's first request and answers a later one `307` to the same (relative) URL with
-`Connection: close`. Browsers open a fresh connection for every WebSocket, so they are not
-affected directly; through such a proxy the 307 reaches the client, which cannot follow it
-(browsers fail the WebSocket, websocket-client raises "Invalid redirect target"). This is why
-deploy/nginx/auction.conf.template has no upstream `keepalive`.
-
-Only that exact answer raises `KnownGap307`, the one exception the strict xfail accepts: a
-failure to set up (user, item, the first request), another status, a bad `101` or a session
-that does not go on fails the test. When the server upgrades on reused connections, the test
-passes, the strict xfail reports it as XPASS (a failure), and the marker (and the note in the
-template) can go."""
+Once straight to an instance, once through nginx with deploy/nginx's configuration, whose
+upstreams keep idle connections (`keepalive`): there the upgrade of a polling session rides the
+connection nginx kept from the session's POST (the same nginx worker, since both come over one
+client connection, and the same upstream group, the session's instance)."""
 
 from __future__ import annotations
 
 import json
 import socket
 
-import pytest
-
-from support.raw_upgrade import KNOWN_GAP_REASON, KnownGap307, read_response, upgrade
+from support.raw_upgrade import read_response, upgrade
 
 
-@pytest.mark.xfail(strict=True, raises=KnownGap307, reason=KNOWN_GAP_REASON)
 def test_websocket_upgrade_as_second_request_of_a_connection(one, api):
     from service_helpers import new_item, new_user
     user = new_user(api, name="Reuse Ruth")
@@ -43,6 +29,34 @@ def test_websocket_upgrade_as_second_request_of_a_connection(one, api):
         opened = frames.next_text()
         assert opened.startswith("0{") and json.loads(opened[1:])["sid"], opened
         frames.send("40" + json.dumps({"itemId": item["id"]}))
+        connected = frames.next_text()
+        assert connected.startswith('40{"sid":'), connected
+        name, state = json.loads(frames.next_text()[2:])
+        assert name == "auction:state" and state["item"]["id"] == item["id"], (name, state)
+
+
+def test_a_polling_session_upgrades_through_nginx_on_a_pooled_connection(cluster, api):
+    from service_helpers import new_item, new_user
+    user = new_user(api, name="Pooled Pia")
+    item = new_item(api, user)
+    host = f"127.0.0.1:{cluster.lb.port}"
+    auth = f"Authorization: Bearer {user.token}\r\n"
+    with socket.create_connection(("127.0.0.1", cluster.lb.port), timeout=10) as sock:
+        sock.sendall(f"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n".encode())
+        head, body = read_response(sock)
+        assert head.startswith(b"HTTP/1.1 200") and body.startswith(b"0{"), (head, body)
+        sid = json.loads(body[1:])["sid"]
+        connect = ("40" + json.dumps({"itemId": item["id"]})).encode()
+        sock.sendall(f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: {host}\r\n{auth}"
+                     f"Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {len(connect)}\r\n\r\n".encode() + connect)
+        head, body = read_response(sock)
+        assert head.startswith(b"HTTP/1.1 200") and body == b"ok", (head, body)
+        frames = upgrade(sock, f"/socket.io/?EIO=4&transport=websocket&sid={sid}", host,
+                         {"Authorization": f"Bearer {user.token}"})
+        frames.send("2probe")
+        assert frames.next_text() == "3probe"
+        frames.send("5")
+        # What the connect queued for the next poll comes over the WebSocket now.
         connected = frames.next_text()
         assert connected.startswith('40{"sid":'), connected
         name, state = json.loads(frames.next_text()[2:])

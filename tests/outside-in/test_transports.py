@@ -5,8 +5,8 @@ import socket
 
 import pytest
 
-from sio_helpers import WAIT
-from support.raw_upgrade import KNOWN_GAP_REASON, KnownGap307, read_response, upgrade
+from sio_helpers import WAIT, assert_still_serving
+from support.raw_upgrade import read_response, send_upgrade, upgrade
 from support.waiting import wait_until
 
 
@@ -86,18 +86,11 @@ def test_polling_client_survives_burst_of_40_server_packets(clients):
     assert c.rec.count("disconnect") == 0 and c.sio.connected
 
 
-@pytest.mark.xfail(strict=True, raises=KnownGap307, reason=KNOWN_GAP_REASON)
 def test_upgrade_on_keep_alive_connection_that_served_the_handshake(server):
     """aiohttp (python-socketio's AsyncClient) and reverse proxies with upstream connection
     pools send the WebSocket upgrade on the keep-alive connection that carried the polling
-    handshake. The contract's upgrade works there too: the upgrade gets its 101 on that
-    connection, and the session goes on over the WebSocket (probe, upgrade, then Socket.IO).
-
-    Known gap: the server answers 307 to the same URL with Connection: close instead; only that
-    answer raises KnownGap307, which the strict xfail expects. Anything else that goes wrong
-    (the handshake, another status, a bad 101, a session that does not go on) fails the test,
-    and the day the server answers 101 the test passes, the strict xfail reports XPASS as a
-    failure, and the marker is to be removed."""
+    handshake: the upgrade gets its 101 on that connection, and the session goes on over the
+    WebSocket (probe, upgrade, then Socket.IO)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as s:
         s.sendall(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         head, body = read_response(s)
@@ -112,3 +105,41 @@ def test_upgrade_on_keep_alive_connection_that_served_the_handshake(server):
         assert connected.startswith('40{"sid":'), connected
         welcome = json.loads(frames.next_text()[2:])
         assert welcome == ["welcome", {"sid": json.loads(connected[2:])["sid"], "auth": {}}], welcome
+        # Bytes the client sends with the upgrade request reach the WebSocket too.
+        frames.send('42["echo","after the upgrade"]')
+        assert frames.next_text() == '42["echo","after the upgrade"]'
+
+
+def test_websocket_first_session_on_a_connection_that_served_requests(server):
+    """A new session opened by WebSocket (no sid) as the third request of a connection."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as s:
+        for _ in range(2):
+            s.sendall(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            head, _ = read_response(s)
+            assert head.startswith(b"HTTP/1.1 200"), head
+        frames = upgrade(s, "/socket.io/?EIO=4&transport=websocket", "127.0.0.1")
+        opened = json.loads(frames.next_text()[1:])
+        assert opened["upgrades"] == [] and opened["sid"], opened
+        frames.send("40")
+        assert frames.next_text().startswith('40{"sid":')
+
+
+@pytest.mark.parametrize("target, key, version, status, code", [
+    ("/socket.io/?EIO=4&transport=websocket&sid=unknown-sid", None, "13", 400, 1),
+    ("/socket.io/?EIO=4&transport=websocket", "", "13", 400, 3),
+    ("/socket.io/?EIO=4&transport=websocket", None, "8", 400, 3),
+])
+def test_a_refused_upgrade_on_a_reused_connection_gets_the_engineio_error_and_a_close(server, target, key, version, status, code):
+    """An unknown sid, no Sec-WebSocket-Key, another WebSocket version: the Engine.IO error
+    answer (JSON), Connection: close, and the connection ends; the server serves on."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as s:
+        s.sendall(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        read_response(s)
+        text, rest = send_upgrade(s, target, "127.0.0.1", key=key, version=version)
+        assert text.startswith(f"HTTP/1.1 {status}"), text
+        assert "connection: close" in text.lower(), text
+        while len(rest) < int(text.lower().split("content-length:")[1].split("\r\n")[0]):
+            rest += s.recv(65536)
+        assert json.loads(rest)["code"] == code, rest
+        assert s.recv(65536) == b"", "the connection stays open after a refused upgrade"
+    assert_still_serving(server)

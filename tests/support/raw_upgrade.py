@@ -1,7 +1,7 @@
 """A WebSocket upgrade by hand on a raw socket that has already carried a request, and the
-text frames after it. Used by the outside-in suite (test_transports.py) and the cluster-service
-suite (test_7_upgrade_on_reused_connection.py) for the one known gap both of them expect to close:
-the server answers such an upgrade with a 307 instead of its 101."""
+text frames after it: what a proxy with pooled upstream connections (nginx `keepalive`) and
+aiohttp send. Used by the outside-in suite (test_transports.py) and the cluster-service suite
+(test_7_upgrade_on_reused_connection.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,6 @@ import re
 import socket
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
-KNOWN_GAP_REASON = ("known gap: the server upgrades only on a connection's first request and answers a "
-                    "later upgrade 307 to the same URL with Connection: close (EngineIOChannel)")
-
-
-class KnownGap307(Exception):
-    """The server answered the upgrade with its known 307 redirect to the same URL."""
 
 
 def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
@@ -77,20 +71,25 @@ class Frames:
         return self._take(length).decode()
 
 
-def upgrade(sock: socket.socket, target: str, host: str, headers: dict[str, str] | None = None) -> Frames:
-    """Sends the upgrade request for `target` and checks the 101 (status, Sec-WebSocket-Accept).
-    Raises KnownGap307 for the known answer, a 307 to the same URL with Connection: close,
-    and AssertionError for any other."""
-    key = base64.b64encode(os.urandom(16)).decode()
+def send_upgrade(sock: socket.socket, target: str, host: str, headers: dict[str, str] | None = None,
+                 key: str | None = None, version: str = "13") -> tuple[str, bytes]:
+    """Sends an upgrade request for `target`; the answer's head as text and what came after it.
+    `key` None makes a random Sec-WebSocket-Key, "" sends none."""
+    key = base64.b64encode(os.urandom(16)).decode() if key is None else key
     extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    key_line = f"Sec-WebSocket-Key: {key}\r\n" if key else ""
     sock.sendall((f"GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n").encode())
+                  f"{key_line}Sec-WebSocket-Version: {version}\r\n{extra}\r\n").encode())
     head, rest = read_head(sock)
-    text = head.decode("latin-1")
-    if (text.startswith("HTTP/1.1 307") and re.search(rf"(?im)^location: *{re.escape(target)}\r?$", text)
-            and re.search(r"(?im)^connection: *close\r?$", text)):
-        raise KnownGap307(text)
-    assert text.startswith("HTTP/1.1 101"), f"upgrade on a reused connection answered {head[:300]!r}"
+    return head.decode("latin-1"), rest
+
+
+def upgrade(sock: socket.socket, target: str, host: str, headers: dict[str, str] | None = None) -> Frames:
+    """Sends the upgrade request for `target` and checks the 101 (status, Sec-WebSocket-Accept)."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    text, rest = send_upgrade(sock, target, host, headers, key=key)
+    assert text.startswith("HTTP/1.1 101"), f"upgrade on a reused connection answered {text[:300]!r}"
     accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
     assert re.search(rf"(?im)^sec-websocket-accept: *{re.escape(accept)}\r?$", text), text
+    assert re.search(r"(?im)^upgrade: *websocket\r?$", text) and re.search(r"(?im)^connection: *upgrade\r?$", text), text
     return Frames(sock, rest)

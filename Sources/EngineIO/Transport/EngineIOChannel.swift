@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import HTTPTypes
 import HummingbirdCore
 import Logging
@@ -42,12 +44,10 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         self.http1 = http1
         self.responder = { request, writer, channel in
             if request.headers[.upgrade]?.lowercased() == "websocket" {
-                // NIO upgrades only on a connection's first request. A client that reuses a
-                // keep-alive connection for the upgrade is sent to a fresh one.
-                try await writer.writeResponse(
-                    HTTPResponse(status: .temporaryRedirect, headerFields: [.location: request.uri.description, .connection: "close", .contentLength: "0"])
-                )
-                throw UpgradeOnReusedConnection()
+                // NIO's upgrader sees a connection's first request only; a later upgrade (what a
+                // proxy with pooled connections sends) is done here, on the same connection.
+                try await Self.upgradeReusedConnection(request, writer: writer, channel: channel, engine: engine)
+                return
             }
             if engine.configuration.matches(path: request.uri.path) {
                 try await engine.respond(to: request, writer: writer, channel: channel)
@@ -161,6 +161,17 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
             if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
         }
         let request = EngineRequest(method: .get, target: head.uri, headers: fields, remoteAddress: channel.remoteAddress)
+        let decided = await check(request, channel: channel, engine: engine)
+        return (decided.verdict, decided.headers.map(HTTPHeaders.init))
+    }
+
+    /// Whether an upgrade request may have its WebSocket: a new session, or the upgrade of an
+    /// open one; with the headers of the 101.
+    private static func check(
+        _ request: EngineRequest,
+        channel: any Channel,
+        engine: EngineServer
+    ) async -> (verdict: Verdict, headers: HTTPFields?) {
         // Other paths do not upgrade here; answering beats leaving the client waiting.
         guard engine.configuration.matches(path: request.path) else { return (.refused(.badRequest, [:]), nil) }
         var responseHeaders = engine.corsHeaders(for: request)
@@ -175,7 +186,7 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
             if let error = await engine.authorize(request, for: session) { return (.refused(error, responseHeaders), nil) }
             // A session that already has its WebSocket gets the 101 and an immediate close,
             // as the reference server does, so clients see a closed socket rather than an error.
-            return (.join(session), HTTPHeaders(responseHeaders))
+            return (.join(session), responseHeaders)
         }
         let admission: EngineServer.Admission
         switch await engine.admit(request) {
@@ -187,19 +198,88 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         if let initial = await engine.configuration.initialHeaders?(request, admission.attachments) {
             responseHeaders.append(contentsOf: initial)
         }
-        return (.newSession(request, admission), HTTPHeaders(responseHeaders))
+        return (.newSession(request, admission), responseHeaders)
     }
 
-    private static func startWebSocket(_ channel: any Channel, verdict: Verdict, engine: EngineServer) throws {
+    /// The upgrade of a connection that has served requests before. The 101 goes out through
+    /// the HTTP handlers, which then leave the pipeline; the WebSocket handlers take their place
+    /// ahead of Hummingbird's, which see nothing more. The request's task waits for the
+    /// connection to close, since Hummingbird closes the connection when it returns.
+    static func upgradeReusedConnection(_ request: Request, writer: consuming ResponseWriter, channel: any Channel, engine: EngineServer) async throws {
+        var fields = request.headers
+        if let authority = request.head.authority, fields[EngineRequest.host] == nil {
+            fields[EngineRequest.host] = authority
+        }
+        let engineRequest = EngineRequest(method: request.method, target: request.uri.description, headers: fields, remoteAddress: channel.remoteAddress)
+        let decided: (verdict: Verdict, headers: HTTPFields?)
+        if request.method == .get, request.headers[.secWebSocketVersion] == "13", let key = request.headers[.secWebSocketKey],
+            !key.isEmpty
+        {
+            decided = await check(engineRequest, channel: channel, engine: engine)
+            if var headers = decided.headers {
+                headers[.upgrade] = "websocket"
+                headers[.connection] = "Upgrade"
+                headers[.secWebSocketAccept] = WebSocketAccept.value(forKey: key)
+                try await writer.writeInformationalHead(HTTPResponse(status: .switchingProtocols, headerFields: headers))
+                try await channel.eventLoop.submit {
+                    try Self.leaveHTTP(channel, verdict: decided.verdict, engine: engine)
+                }.get()
+                try? await channel.closeFuture.get()
+                return
+            }
+        } else {
+            // What NIO's upgrader answers to a request it cannot upgrade.
+            decided = (.refused(.badRequest, engine.corsHeaders(for: engineRequest)), nil)
+        }
+        guard case .refused(let error, var headers) = decided.verdict else { return }
+        headers[.connection] = "close"
+        headers[.contentType] = "application/json"
+        let body = ByteBuffer(string: error.body)
+        headers[.contentLength] = "\(body.readableBytes)"
+        try await writer.write(response: HTTPResponse(status: error.status, headerFields: headers), body: ResponseBody(byteBuffer: body))
+        throw RefusedUpgrade()
+    }
+
+    /// Swaps the HTTP handlers of a connection for the WebSocket ones, on its event loop, after
+    /// the 101 was written.
+    private static func leaveHTTP(_ channel: any Channel, verdict: Verdict, engine: EngineServer) throws {
+        let pipeline = channel.pipeline.syncOperations
+        let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+        // HTTPParseErrorResponder left on its own as the 101 went by.
+        for type in [HTTPResponseEncoder.self, HTTP1ToHTTPServerCodec.self, HTTPConnectionStateHandler.self] as [any RemovableChannelHandler.Type] {
+            try pipeline.removeHandler(pipeline.handler(type: type))
+        }
+        try startWebSocket(
+            channel,
+            verdict: verdict,
+            engine: engine,
+            frameHandlers: [
+                WebSocketFrameEncoder(),
+                ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: engine.configuration.maxPayload)),
+                WebSocketProtocolErrorHandler(),
+            ],
+            position: .after(decoder)
+        )
+        // Last: what the client sent after the upgrade request goes on to the frame decoder.
+        pipeline.removeHandler(decoder, promise: nil)
+    }
+
+    /// `frameHandlers`: the WebSocket frame encoder and decoder and what else comes before the
+    /// aggregator when NIO's upgrader did not add them; `position` where the handlers go.
+    private static func startWebSocket(
+        _ channel: any Channel,
+        verdict: Verdict,
+        engine: EngineServer,
+        frameHandlers: [any ChannelHandler] = [],
+        position: ChannelPipeline.SynchronousOperations.Position = .last
+    ) throws {
         let maxPayload = engine.configuration.maxPayload
         let handler = EngineWebSocketHandler()
         let writer = EngineFrameWriter()
         try channel.pipeline.syncOperations.addHandler(writer, position: .first)
         let output = engine.writeQueues.output(for: channel, writer: writer)
-        try channel.pipeline.syncOperations.addHandler(
-            NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maxPayload)
-        )
-        try channel.pipeline.syncOperations.addHandler(handler)
+        let aggregator = NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maxPayload)
+        try channel.pipeline.syncOperations.addHandlers(frameHandlers + [aggregator, handler], position: position)
         switch verdict {
         case .newSession(let request, let admission):
             let session = engine.makeSession(
@@ -211,7 +291,10 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
             )
             handler.session = session
             let (buffer, _) = EnginePacketCodec.encodeForWebSocket(engine.openPacket(for: session, transport: .websocket), allocator: channel.allocator)
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: buffer), promise: nil)
+            // From the handler's place: on a reused connection Hummingbird's handlers, which
+            // take HTTP parts only, are still at the pipeline's end.
+            try channel.pipeline.syncOperations.context(handler: handler)
+                .writeAndFlush(NIOAny(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
             session.opened()
         case .join(let session):
             if session.attachUpgradingWebSocket(output) {
@@ -225,8 +308,16 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
     }
 }
 
-/// Ends the connection after the redirect of an upgrade on a reused connection.
-struct UpgradeOnReusedConnection: Error {}
+/// Ends a connection whose upgrade was refused, once the refusal is written.
+struct RefusedUpgrade: Error {}
+
+/// `Sec-WebSocket-Accept` (RFC 6455 §4.2.2): base64 of the SHA-1 of the key and the GUID.
+enum WebSocketAccept {
+    static func value(forKey key: String) -> String {
+        let digest = Insecure.SHA1.hash(data: Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8))
+        return Data(digest).base64EncodedString()
+    }
+}
 
 extension HTTPHeaders {
     init(_ fields: HTTPFields) {
