@@ -71,17 +71,18 @@ extension ClusterMessageHandling {
         return mine + answers.flatMap { $0.arrayValue ?? [] }.compactMap(WireFormat.descriptor)
     }
 
-    func clusterServerSideEmitWithAck(_ args: [JSONValue]) async -> [JSONValue] {
+    func clusterServerSideEmitWithAck(_ args: [JSONValue]) async -> BroadcastAcks {
         let others = await serverCount() - 1
-        guard others > 0 else { return [] }
+        guard others > 0 else { return BroadcastAcks(responses: [], complete: true) }
         let requestID = ShardedRedisAdapter.randomHex()
         let data: JSONValue = .object([
             JSONMember(key: "packet", value: .array(args)),
             JSONMember(key: "requestId", value: .string(requestID)),
         ])
-        return await pending.collect(requestID, expected: others, timeout: requestsTimeout) {
+        let answers = await pending.collect(requestID, expected: others, timeout: requestsTimeout) {
             self.publishRequest(.serverSideEmit, data)
         }
+        return BroadcastAcks(responses: answers, complete: answers.count >= others)
     }
 
     /// A pub/sub message of another server: JSON or msgpack `{type, data, uid, nsp}`, handled

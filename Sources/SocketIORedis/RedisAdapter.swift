@@ -141,9 +141,9 @@ public final class RedisAdapter: BusAdapter {
 
     /// Sends an event to the other servers and collects one answer from each (Node's
     /// `serverSideEmitWithAck`); what arrived before the timeout is returned.
-    public func serverSideEmitWithAck(_ args: [JSONValue]) async -> [JSONValue] {
+    public func serverSideEmitWithAck(_ args: [JSONValue]) async -> BroadcastAcks {
         let others = await serverCount() - 1
-        guard others > 0 else { return [] }
+        guard others > 0 else { return BroadcastAcks(responses: [], complete: true) }
         let requestID = AdapterUID.make()
         let request: JSONValue = .object([
             JSONMember(key: "uid", value: .string(uid)),
@@ -151,9 +151,10 @@ public final class RedisAdapter: BusAdapter {
             JSONMember(key: "type", value: .number(Double(RequestType.serverSideEmit.rawValue))),
             JSONMember(key: "data", value: .array(args)),
         ])
-        return await pending.collect(requestID, expected: others, timeout: configuration.requestsTimeout) {
+        let answers = await pending.collect(requestID, expected: others, timeout: configuration.requestsTimeout) {
             self.publishJSON(request, to: self.channels.request)
         }
+        return BroadcastAcks(responses: answers, complete: answers.count >= others)
     }
 
     public func close() async {

@@ -196,7 +196,7 @@ public final class ShardedRedisAdapter: BusAdapter, ClusterMessageHandling {
         _ = publish(.serverSideEmit, .object([JSONMember(key: "packet", value: .array(args))]), to: mainChannel)
     }
 
-    public func serverSideEmitWithAck(_ args: [JSONValue]) async -> [JSONValue] {
+    public func serverSideEmitWithAck(_ args: [JSONValue]) async -> BroadcastAcks {
         await clusterServerSideEmitWithAck(args)
     }
 

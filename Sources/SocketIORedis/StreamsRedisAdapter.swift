@@ -175,7 +175,7 @@ public final class StreamsRedisAdapter: Adapter, ClusterMessageHandling {
         publish(.serverSideEmit, .object([JSONMember(key: "packet", value: .array(args))]), to: publicChannel)
     }
 
-    public func serverSideEmitWithAck(_ args: [JSONValue]) async -> [JSONValue] {
+    public func serverSideEmitWithAck(_ args: [JSONValue]) async -> BroadcastAcks {
         await clusterServerSideEmitWithAck(args)
     }
 

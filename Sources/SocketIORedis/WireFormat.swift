@@ -63,15 +63,7 @@ enum WireFormat {
     /// A local socket as Node's `RemoteSocket` expects it in a fetchSockets response.
     static func socket(_ socket: Socket) -> JSONValue {
         let handshake = socket.handshake
-        var headers: [JSONMember] = []
-        for field in handshake.headers {
-            let name = field.name.canonicalName.lowercased()
-            if let index = headers.firstIndex(where: { $0.key == name }) {
-                headers[index].value = .string((headers[index].value.stringValue ?? "") + ", " + field.value)
-            } else {
-                headers.append(JSONMember(key: name, value: .string(field.value)))
-            }
-        }
+        let headers = handshake.nodeHeaders.map { JSONMember(key: $0.name, value: .string($0.value)) }
         let query = JSONValue.object(handshake.query.sorted { $0.key < $1.key }.map { JSONMember(key: $0.key, value: .string($0.value)) })
         let issued = (handshake.time.timeIntervalSince1970 * 1000).rounded()
         return .object([
@@ -103,12 +95,20 @@ enum WireFormat {
         if case .object(let members)? = handshake?["query"] {
             for member in members { query[member.key] = member.value.stringValue ?? member.value.jsonText }
         }
+        var headers: [String: String] = [:]
+        if case .object(let members)? = handshake?["headers"] {
+            // Node sends set-cookie-like headers as arrays; they are joined as the others.
+            for member in members {
+                headers[member.key] = member.value.stringValue ?? member.value.arrayValue?.compactMap(\.stringValue).joined(separator: ", ")
+            }
+        }
         return SocketDescriptor(
             id: id,
             rooms: roomNames(value["rooms"]),
             data: value["data"] ?? .null,
             handshakeAuth: handshake?["auth"] ?? .object([]),
             handshakeQuery: query,
+            handshakeHeaders: headers,
             address: handshake?["address"]?.stringValue
         )
     }

@@ -6,7 +6,7 @@ import Testing
 struct EngineCloseReasonTests {
     /// The strings Socket.IO reports as disconnect reasons, as the Node.js server words them.
     @Test(arguments: [
-        (EngineCloseReason.serverClose, "forced server close"), (.clientClose, "forced close"),
+        (EngineCloseReason.serverClose, "forced server close"), (.clientClose, "client close"),
         (.transportClose, "transport close"), (.transportError, "transport error"), (.parseError, "parse error"),
         (.pingTimeout, "ping timeout"), (.serverShuttingDown, "server shutting down"),
     ])

@@ -330,6 +330,38 @@ struct EngineSessionStateMachineTests {
         #expect(machine.webSocketWriteCompleted() == [.writeWebSocket([.message("two")])])
     }
 
+    // MARK: Upgrade timeout
+
+    @Test func anUpgradeThatTimesOutAfterTheProbeDropsTheWebSocketAndKeepsPolling() {
+        var machine = upgradingMachine()
+        #expect(machine.send([.message("waits")]) == [])
+        #expect(machine.upgradeTimedOut() == [.closeWebSocket])
+        #expect(machine.state == .polling(pendingPoll: nil))
+        #expect(machine.transport == .polling)
+        // What waited goes to the next GET, and an upgrade packet now is a protocol error.
+        guard case .answerPoll(_, let packets) = machine.pollRequested().first else {
+            Issue.record("expected answerPoll")
+            return
+        }
+        #expect(packets == [.message("waits")])
+        #expect(!machine.isClosed)
+    }
+
+    @Test func anUpgradeThatTimesOutBeforeTheProbeDropsTheWebSocket() {
+        var machine = pollingMachine()
+        #expect(machine.upgradeTimedOut() == [.closeWebSocket])
+        #expect(machine.state == .polling(pendingPoll: nil))
+    }
+
+    @Test func anUpgradeDoneOrASessionClosedIgnoresTheDeadline() {
+        var upgraded = upgradedMachine()
+        #expect(upgraded.upgradeTimedOut() == [])
+        #expect(upgraded.state == .websocket)
+        var closed = pollingMachine()
+        _ = closed.close(.serverClose)
+        #expect(closed.upgradeTimedOut() == [])
+    }
+
     @Test func upgradeWithEmptyOutboxHasNoActions() {
         var machine = upgradingMachine()
         #expect(machine.packetReceived(EnginePacket(.upgrade), via: .websocket) == [])

@@ -43,7 +43,7 @@ struct EngineWebSocketFuzzRegressionTests {
         try pipeline.addHandler(handler)
         let session = engine.makeSession(
             request: EngineRequest(method: .get, target: "/engine.io/?EIO=4&transport=websocket", headers: [:], remoteAddress: nil),
-            admission: EngineServer.Admission(attachments: [:], reservation: SessionReservation(address: nil, identity: nil) { _, _ in }),
+            admission: EngineServer.Admission(id: SessionID.make(), attachments: [:], reservation: SessionReservation(address: nil, identity: nil) { _, _ in }),
             transport: .websocket,
             webSocket: engine.writeQueues.output(for: channel, writer: writer),
             eventLoop: channel.eventLoop

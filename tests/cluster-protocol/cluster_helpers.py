@@ -508,9 +508,10 @@ class Client:
     Records every event; `acks` maps event names to functions whose return value acks."""
 
     def __init__(self, server: DemoServer, *, room: str | None = None, acks: dict | None = None,
-                 label: str | None = None, transports=("websocket",)):
+                 label: str | None = None, transports=("websocket",), headers: dict | None = None):
         self.server = server
         self.room = room
+        self.headers = dict(headers or {})
         self.label = label or f"{server.name}-client"
         self.transports = list(transports)
         self.sio = socketio.Client(reconnection=False, request_timeout=5)
@@ -541,7 +542,7 @@ class Client:
         return url
 
     def connect(self) -> "Client":
-        self.sio.connect(self.url, transports=self.transports, wait_timeout=WAIT)
+        self.sio.connect(self.url, transports=self.transports, headers=self.headers, wait_timeout=WAIT)
         welcome = self.rec.wait("welcome")[0][0]
         self.sid = self.sio.get_sid("/")
         assert welcome.get("sid") == self.sid, (welcome, self.sid)

@@ -74,13 +74,14 @@ def cluster(request, demo_binary, tmp_path_factory):
 
 @pytest.fixture
 def clients():
-    """clients(server, room=None, acks=None, label=None, transports=("websocket",)) -> a
-    connected Client; all are disconnected at teardown."""
+    """clients(server, room=None, acks=None, label=None, transports=("websocket",), headers=None)
+    -> a connected Client; all are disconnected at teardown."""
     made: list[Client] = []
 
     def make(server: DemoServer, room: str | None = None, acks: dict | None = None,
-             label: str | None = None, connect: bool = True, transports=("websocket",)) -> Client:
-        c = Client(server, room=room, acks=acks, label=label, transports=transports)
+             label: str | None = None, connect: bool = True, transports=("websocket",),
+             headers: dict | None = None) -> Client:
+        c = Client(server, room=room, acks=acks, label=label, transports=transports, headers=headers)
         made.append(c)
         if connect:
             c.connect()

@@ -11,13 +11,14 @@ import time
 import urllib.parse
 import uuid
 
+import engineio
 import requests
 import socketio
 import websocket
 
 from support.handlers_in_flight import HandlersInFlight
 from support.servers import DemoServer
-from support.waiting import WAIT
+from support.waiting import WAIT, wait_until, poll
 
 
 # ---------------------------------------------------------------------------
@@ -138,9 +139,97 @@ class Client:
     def close(self):
         try:
             if self.sio.eio.state == "connected" or self.sio.connected:
+                # python-engineio's writer stops sending once the state leaves "connected": a
+                # disconnect while a POST is still out (an ack just sent, say) would leave its
+                # DISCONNECT and close unsent, and wait for the long poll until the next ping.
+                queue = getattr(self.sio.eio, "queue", None)
+                if queue is not None:
+                    poll(lambda: queue.unfinished_tasks == 0, WAIT)
                 self.sio.disconnect()
         except Exception:  # noqa: BLE001 - teardown must not mask the test result
             pass
+
+
+class Arrivals:
+    """The Socket.IO packets of one `Client` in the order they arrived, taken on the Engine.IO
+    receive path (the transport's read loop, one packet at a time): `Recorder.events` is in
+    handler order, and python-socketio runs each message's handler on a thread of its own.
+    Attach it before connecting to see the first packets. Text packets only (no binary)."""
+
+    def __init__(self, client: "Client"):
+        self._cond = threading.Condition()
+        self.packets: list[tuple[int, str, int | None, object]] = []  # (type, namespace, id, data)
+        eio = client.sio.eio
+        original = eio._receive_packet
+
+        def receive(pkt):
+            if pkt.packet_type == engineio.packet.MESSAGE and isinstance(pkt.data, str):
+                try:
+                    p = socketio.packet.Packet(encoded_packet=pkt.data)
+                except Exception:  # noqa: BLE001 - not ours to judge here; the client will
+                    p = None
+                if p is not None and not p.attachment_count:
+                    with self._cond:
+                        self.packets.append((p.packet_type, p.namespace or "/", p.id, p.data))
+                        self._cond.notify_all()
+            return original(pkt)
+
+        eio._receive_packet = receive
+
+    def events(self, namespace: str = "/") -> list[tuple[str, list]]:
+        """(name, args) of each EVENT packet of `namespace`, in arrival order."""
+        with self._cond:
+            return [(d[0], list(d[1:])) for (t, ns, _, d) in self.packets
+                    if t == socketio.packet.EVENT and ns == namespace and isinstance(d, list) and d]
+
+    def acks(self, namespace: str = "/") -> list[list]:
+        """The arguments of each ACK packet of `namespace`, in arrival order."""
+        with self._cond:
+            return [list(d or []) for (t, ns, _, d) in self.packets if t == socketio.packet.ACK and ns == namespace]
+
+    def wait(self, predicate, timeout: float = WAIT, what: str = "packets"):
+        """Waits until `predicate(self)` is truthy and returns it (bounded)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                value = predicate(self)
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"timed out after {timeout}s waiting for {what}; arrived: {self.packets!r}")
+                self._cond.wait(remaining)
+
+
+def slow_then_fast_ack_order(c: "Client", namespace: str) -> list:
+    """Emits `slow` (1.5 s) then `fast` with acks on `namespace`; the acks' arguments in the
+    order they arrived (the demo's /parity handlers)."""
+    arrivals = Arrivals(c)
+    called = []
+    c.sio.emit("slow", 1500, namespace=namespace, callback=lambda *a: called.append(a))
+    c.sio.emit("fast", namespace=namespace, callback=lambda *a: called.append(a))
+    order = arrivals.wait(lambda a: len(a.acks(namespace)) >= 2 and a.acks(namespace), timeout=WAIT + 1.5,
+                          what="both acks")
+    wait_until(lambda: len(called) == 2, message="both ack callbacks")
+    assert sorted(called) == [("fast",), ("slow",)]
+    return order
+
+
+def never_answer(client: "Client", event: str) -> list:
+    """Makes `client` take `event` without ever acknowledging it (python-socketio acknowledges
+    every event that asks for it, with no arguments when no handler answers); returns the list
+    that receives each such event's arguments."""
+    seen: list = []
+    original = client.sio._handle_event
+
+    def handle(namespace, id, data):
+        if data and data[0] == event:
+            seen.append(tuple(data[1:]))
+            return None
+        return original(namespace, id, data)
+
+    client.sio._handle_event = handle
+    return seen
 
 
 def assert_still_serving(server: DemoServer):

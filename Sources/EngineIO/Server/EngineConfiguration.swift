@@ -1,11 +1,100 @@
 import HTTPTypes
 
-/// Which cross-origin requests the Engine.IO endpoint answers.
-public enum CORSPolicy: Sendable {
+/// Which cross-origin requests the Engine.IO endpoint answers, and how (the options of Node's
+/// `cors` package that matter here).
+public struct CORSPolicy: Sendable {
+    public enum Origins: Sendable, Equatable {
+        /// `Access-Control-Allow-Origin: *`.
+        case any
+        /// The request's `Origin` reflected when it is in the list (`Vary: Origin`); other
+        /// origins are refused with 403 on every request.
+        case list([String])
+    }
+
+    public var origins: Origins
+    /// `Access-Control-Allow-Credentials: true`; never with ``Origins/any`` (browsers refuse it).
+    public var credentials: Bool
+    /// `Access-Control-Allow-Methods` of a preflight.
+    public var methods: [String]
+    /// `Access-Control-Allow-Headers` of a preflight; nil reflects the request's
+    /// `Access-Control-Request-Headers`, as Node's `cors` does.
+    public var allowedHeaders: [String]?
+    /// `Access-Control-Expose-Headers` of every answer.
+    public var exposedHeaders: [String]
+    /// `Access-Control-Max-Age` of a preflight.
+    public var maxAge: Duration?
+
+    public init(
+        origins: Origins,
+        credentials: Bool = false,
+        methods: [String] = ["GET", "POST", "OPTIONS"],
+        allowedHeaders: [String]? = nil,
+        exposedHeaders: [String] = [],
+        maxAge: Duration? = nil
+    ) {
+        self.origins = origins
+        self.credentials = credentials
+        self.methods = methods
+        self.allowedHeaders = allowedHeaders
+        self.exposedHeaders = exposedHeaders
+        self.maxAge = maxAge
+    }
+
     /// `Access-Control-Allow-Origin: *`, no credentials.
-    case anyOrigin
-    /// Reflect the request's `Origin` when it is in the list, with credentials allowed.
-    case origins([String])
+    public static let anyOrigin = CORSPolicy(origins: .any)
+
+    /// These origins, reflected, with credentials allowed.
+    public static func origins(_ allowed: [String]) -> CORSPolicy {
+        CORSPolicy(origins: .list(allowed), credentials: true)
+    }
+
+    var allowedOrigins: [String]? {
+        if case .list(let allowed) = origins { return allowed }
+        return nil
+    }
+}
+
+/// The `io` cookie (Node's `cookie` option): the session id in a cookie set by the handshake
+/// answer (the polling handshake or the 101), so a load balancer can stick by it.
+public struct EngineCookie: Sendable {
+    public var name: String
+    public var path: String?
+    public var domain: String?
+    public var httpOnly: Bool
+    /// `Strict`, `Lax` or `None`; nil leaves the attribute out.
+    public var sameSite: String?
+    public var secure: Bool
+    public var maxAge: Duration?
+
+    /// Node's defaults for `cookie: true`: `io`, path `/`, HttpOnly, SameSite=Lax.
+    public init(name: String = "io", path: String? = "/", domain: String? = nil, httpOnly: Bool = true, sameSite: String? = "Lax", secure: Bool = false, maxAge: Duration? = nil) {
+        self.name = name
+        self.path = path
+        self.domain = domain
+        self.httpOnly = httpOnly
+        self.sameSite = sameSite
+        self.secure = secure
+        self.maxAge = maxAge
+    }
+
+    /// The `Set-Cookie` value for a session.
+    func header(for sid: String) -> String {
+        var parts = ["\(name)=\(sid)"]
+        if let maxAge { parts.append("Max-Age=\(maxAge.components.seconds)") }
+        if let domain { parts.append("Domain=\(domain)") }
+        if let path { parts.append("Path=\(path)") }
+        if httpOnly { parts.append("HttpOnly") }
+        if secure { parts.append("Secure") }
+        if let sameSite { parts.append("SameSite=\(sameSite)") }
+        return parts.joined(separator: "; ")
+    }
+}
+
+/// A request Engine.IO refused before or outside a session's own traffic (Node's
+/// `connection_error` event): the request, and the error with Node's code and message.
+public struct EngineConnectionError: Sendable {
+    public let request: EngineRequest
+    public let error: EngineError
 }
 
 /// What the application decides in `allowRequest`.
@@ -31,7 +120,14 @@ public struct EngineConfiguration: Sendable {
     public var maxPayload: Int
     public var transports: Set<EngineTransport>
     public var allowUpgrades: Bool
+    /// A WebSocket that joined a polling session and has not completed the upgrade (probe, then
+    /// `5`) within this time is closed; the session goes on polling.
+    public var upgradeTimeout: Duration = .seconds(10)
     public var cors: CORSPolicy?
+    /// The `io` cookie; none by default, as in Node.
+    public var cookie: EngineCookie?
+    /// Told of every refused handshake, unknown session and refused session request.
+    public var onConnectionError: (@Sendable (EngineConnectionError) -> Void)?
 
     /// Runs on every handshake and WebSocket upgrade request, before any session exists for it,
     /// and on every later request of a session bound to an identity

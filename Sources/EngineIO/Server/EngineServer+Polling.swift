@@ -20,10 +20,7 @@ extension EngineServer {
         if let extra = configuration.headers?(engineRequest) { headers.append(contentsOf: extra) }
 
         if request.method == .options {
-            if let requested = request.headers[.accessControlRequestHeaders] {
-                headers[.accessControlAllowHeaders] = requested
-            }
-            headers[.accessControlAllowMethods] = "GET, POST, OPTIONS"
+            preflightHeaders(for: engineRequest, into: &headers)
             headers[.contentLength] = "0"
             try await writer.writeResponse(HTTPResponse(status: .noContent, headerFields: headers))
             return
@@ -46,7 +43,13 @@ extension EngineServer {
         _ headers: inout HTTPFields,
         channel: any Channel
     ) async -> (HTTPResponse.Status, ByteBuffer, String) {
+        /// Refusals of the request itself, reported as Node's `connection_error`.
         func failure(_ error: EngineError) -> (HTTPResponse.Status, ByteBuffer, String) {
+            reportConnectionError(error, for: engineRequest)
+            return (error.status, ByteBuffer(string: error.body), "application/json")
+        }
+        /// Errors of a session's own traffic (overlapping polls, a bad POST): no report.
+        func sessionFailure(_ error: EngineError) -> (HTTPResponse.Status, ByteBuffer, String) {
             (error.status, ByteBuffer(string: error.body), "application/json")
         }
         if let error = validate(engineRequest) { return failure(error) }
@@ -70,6 +73,7 @@ extension EngineServer {
             if let initial = await configuration.initialHeaders?(engineRequest, admission.attachments) {
                 headers.append(contentsOf: initial)
             }
+            if let cookie = configuration.cookie { headers.append(HTTPField(name: .setCookie, value: cookie.header(for: session.id))) }
             let open = EnginePacketCodec.encodePayload([openPacket(for: session, transport: .polling)], allocator: channel.allocator)
             session.opened()
             return (.ok, open, "text/plain; charset=UTF-8")
@@ -83,12 +87,12 @@ extension EngineServer {
             case .packets(let packets):
                 return (.ok, EnginePacketCodec.encodePayload(packets, allocator: channel.allocator), "text/plain; charset=UTF-8")
             case .error(let error):
-                return failure(error)
+                return sessionFailure(error)
             }
         case .post:
             // The POST counts as active from its first byte, so a second one overlapping it is
             // refused even while this body is still arriving.
-            if let error = session.beginPost() { return failure(error) }
+            if let error = session.beginPost() { return sessionFailure(error) }
             let bytes: ByteBuffer?
             do {
                 bytes = try await request.body.collect(upTo: configuration.maxPayload)
@@ -99,7 +103,7 @@ extension EngineServer {
                 _ = session.finishPost(nil)
                 return (.contentTooLarge, ByteBuffer(string: EngineError.badRequest.body), "application/json")
             }
-            if let error = session.finishPost(bytes) { return failure(error) }
+            if let error = session.finishPost(bytes) { return sessionFailure(error) }
             return (.ok, ByteBuffer(string: "ok"), "text/html")
         default:
             return failure(.badRequest)
@@ -108,18 +112,37 @@ extension EngineServer {
 
     func corsHeaders(for request: EngineRequest) -> HTTPFields {
         var headers = HTTPFields()
-        switch configuration.cors {
-        case nil:
-            break
-        case .anyOrigin:
+        guard let cors = configuration.cors else { return headers }
+        switch cors.origins {
+        case .any:
             headers[.accessControlAllowOrigin] = "*"
-        case .origins(let allowed):
+        case .list(let allowed):
             if let origin = request.origin, allowed.contains(origin) {
                 headers[.accessControlAllowOrigin] = origin
-                headers[.accessControlAllowCredentials] = "true"
+                if cors.credentials { headers[.accessControlAllowCredentials] = "true" }
             }
             headers[.vary] = "Origin"
         }
+        if !cors.exposedHeaders.isEmpty, headers[.accessControlAllowOrigin] != nil {
+            headers[.accessControlExposeHeaders] = cors.exposedHeaders.joined(separator: ", ")
+        }
         return headers
+    }
+
+    /// What a CORS preflight adds to ``corsHeaders(for:)``.
+    func preflightHeaders(for request: EngineRequest, into headers: inout HTTPFields) {
+        let cors = configuration.cors
+        if let allowed = cors?.allowedHeaders {
+            if !allowed.isEmpty { headers[.accessControlAllowHeaders] = allowed.joined(separator: ", ") }
+        } else if let requested = request.headers[.accessControlRequestHeaders] {
+            headers[.accessControlAllowHeaders] = requested
+        }
+        headers[.accessControlAllowMethods] = (cors?.methods ?? ["GET", "POST", "OPTIONS"]).joined(separator: ", ")
+        if let maxAge = cors?.maxAge { headers[.accessControlMaxAge] = "\(maxAge.components.seconds)" }
+    }
+
+    /// Tells the application of a refused request (``EngineConfiguration/onConnectionError``).
+    func reportConnectionError(_ error: EngineError, for request: EngineRequest) {
+        configuration.onConnectionError?(EngineConnectionError(request: request, error: error))
     }
 }

@@ -70,7 +70,7 @@ public final class EngineServer: Sendable {
         admission.reservation.adopt()
         let reservation = admission.reservation
         let session = EngineSession(
-            id: configuration.generateID?(request) ?? SessionID.make(),
+            id: admission.id,
             request: request,
             attachments: admission.attachments,
             identity: admission.identity,
@@ -114,6 +114,8 @@ public final class EngineServer: Sendable {
 
     /// A handshake that the origin check, `allowRequest` and the session quota let through.
     struct Admission: Sendable {
+        /// The new session's id, known before the session exists (for the `io` cookie of a 101).
+        var id: String
         var attachments: [String: String]
         var identity: String? = nil
         var reservation: SessionReservation
@@ -149,7 +151,8 @@ public final class EngineServer: Sendable {
         let reservation = SessionReservation(address: address, identity: identity) { [weak self] address, identity in
             self?.quota.withLockedValue { $0.release(address: address, identity: identity) }
         }
-        return .success(Admission(attachments: attachments, identity: identity, reservation: reservation))
+        let id = configuration.generateID?(request) ?? SessionID.make()
+        return .success(Admission(id: id, attachments: attachments, identity: identity, reservation: reservation))
     }
 
     /// Checks a later request of an open session (polling GET or POST, the upgrade). A session
@@ -171,7 +174,7 @@ public final class EngineServer: Sendable {
     }
 
     private func refuseForeignOrigin(_ request: EngineRequest) -> EngineError? {
-        guard case .origins(let allowed) = configuration.cors, let origin = request.origin, !allowed.contains(origin),
+        guard let allowed = configuration.cors?.allowedOrigins, let origin = request.origin, !allowed.contains(origin),
             !request.isSameOrigin(origin)
         else { return nil }
         statistics.countRefusal(.origin)

@@ -2,8 +2,8 @@
 public enum EngineCloseReason: String, Sendable, Equatable {
     /// The server closed it (the application, or shutdown).
     case serverClose = "forced server close"
-    /// The client sent a `close` packet.
-    case clientClose = "forced close"
+    /// The client sent a `close` packet (Socket.IO reports it as "transport close", as Node does).
+    case clientClose = "client close"
     /// The connection carrying the session went away.
     case transportClose = "transport close"
     /// The client broke the transport's rules (second GET, second POST, oversize payload).

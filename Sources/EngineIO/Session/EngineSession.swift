@@ -11,6 +11,8 @@ import NIOWebSocket
 public final class EngineSession: Sendable {
     public typealias MessageHandler = @Sendable (EngineMessage) -> Void
     public typealias CloseHandler = @Sendable (EngineCloseReason) -> Void
+    /// Told the transport the session moved to (Node's `upgrade` event of a socket's `conn`).
+    public typealias UpgradeHandler = @Sendable (EngineTransport) -> Void
 
     /// The session id (`sid`).
     public let id: String
@@ -55,14 +57,18 @@ public final class EngineSession: Sendable {
         var lastWebSocketWrite = NIODeadline.uptimeNanoseconds(0)
         /// Messages that arrived before the application installed its handler.
         var early: [EngineMessage] = []
+        var onUpgrade: [UpgradeHandler] = []
+        /// Which WebSocket's upgrade a fired upgrade deadline is for.
+        var upgradeGeneration: UInt64 = 0
     }
 
     private enum Effect {
         case resumePoll(CheckedContinuation<PollOutcome, Never>, PollOutcome)
         case queueWrite(EngineWriteQueue)
-        case closeChannel(any Channel)
+        case closeChannel(WebSocketOutput)
         case deliver(MessageHandler?, EngineMessage)
         case finished(CloseHandler?, EngineCloseReason)
+        case upgraded([UpgradeHandler])
     }
 
     init(
@@ -122,6 +128,14 @@ public final class EngineSession: Sendable {
         statistics.countSent(prepared.packets.count)
         run { $0.send(prepared.packets, volatile: volatile) }
     }
+
+    /// Runs when the session moves from polling to WebSocket.
+    public func onUpgrade(_ handler: @escaping UpgradeHandler) {
+        runtime.withLockedValue { $0.onUpgrade.append(handler) }
+    }
+
+    /// The client's IP address, as the transport saw it.
+    public var remoteAddress: String? { request.remoteAddress?.ipAddress }
 
     /// Closes the session from the server side; the client gets a `close` packet.
     public func close(reason: EngineCloseReason = .serverClose) {
@@ -218,10 +232,21 @@ public final class EngineSession: Sendable {
 
     /// Attaches a WebSocket for the upgrade. False when the session cannot take one now.
     func attachUpgradingWebSocket(_ output: WebSocketOutput) -> Bool {
-        runtime.withLockedValue { runtime in
-            guard configuration.allowUpgrades, runtime.machine.canAttachWebSocket(), runtime.webSocket == nil else { return false }
+        let generation: UInt64? = runtime.withLockedValue { runtime in
+            guard configuration.allowUpgrades, runtime.machine.canAttachWebSocket(), runtime.webSocket == nil else { return nil }
             runtime.webSocket = output
-            return true
+            runtime.upgradeGeneration &+= 1
+            return runtime.upgradeGeneration
+        }
+        guard let generation else { return false }
+        _ = try? eventLoop.scheduleCallback(in: TimeAmount(configuration.upgradeTimeout), handler: UpgradeDeadline(session: self, generation: generation))
+        return true
+    }
+
+    fileprivate func upgradeDeadlinePassed(generation: UInt64) {
+        run { machine, runtime in
+            guard runtime.upgradeGeneration == generation else { return [] }
+            return machine.upgradeTimedOut()
         }
     }
 
@@ -323,9 +348,14 @@ public final class EngineSession: Sendable {
     private func run(_ event: (inout EngineSessionStateMachine, inout Runtime) -> [EngineSessionStateMachine.Action]) {
         let effects: [Effect] = runtime.withLockedValue { runtime in
             var machine = runtime.machine
+            let wasUpgrading = machine.isUpgrading
             let actions = event(&machine, &runtime)
             runtime.machine = machine
-            return actions.flatMap { translate($0, &runtime) }
+            var effects = actions.flatMap { translate($0, &runtime) }
+            if wasUpgrading, machine.transport == .websocket, !runtime.onUpgrade.isEmpty {
+                effects.append(.upgraded(runtime.onUpgrade))
+            }
+            return effects
         }
         perform(effects)
     }
@@ -345,7 +375,7 @@ public final class EngineSession: Sendable {
             return [.queueWrite(output.queue)]
         case .closeWebSocket:
             guard let output = runtime.webSocket else { return [] }
-            return [.closeChannel(output.channel)]
+            return [.closeChannel(output)]
         case .deliver(let message):
             statistics.countReceived()
             guard let handler = runtime.onMessage else {
@@ -398,20 +428,38 @@ public final class EngineSession: Sendable {
                 continuation.resume(returning: outcome)
             case .queueWrite(let queue):
                 queue.enqueue(self)
-            case .closeChannel(let channel):
+            case .closeChannel(let output):
+                let channel = output.channel
                 channel.eventLoop.execute {
                     // Frames still queued (the close packet among them) leave before the close frame.
                     self.writeQueuedFrames()
-                    let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: WebSocketErrorCode.normalClosure.buffer(channel.allocator))
-                    channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
+                    // Through the frame writer, next to the socket: on a connection upgraded after
+                    // other requests, the pipeline's end still takes HTTP parts only.
+                    let writer = output.writer.value
+                    let written = channel.eventLoop.makePromise(of: Void.self)
+                    writer.write(WebSocketCloseFrame.normalClosure(channel.allocator), promise: written)
+                    writer.flush()
+                    written.futureResult.whenComplete { _ in channel.close(promise: nil) }
                 }
             case .deliver(let handler, let message):
                 handler?(message)
             case .finished(let handler, let reason):
                 onFinish(self, reason)
                 handler?(reason)
+            case .upgraded(let handlers):
+                for handler in handlers { handler(.websocket) }
             }
         }
+    }
+}
+
+/// An unmasked Close frame, as the server sends it.
+enum WebSocketCloseFrame {
+    static func normalClosure(_ allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 4)
+        buffer.writeBytes([0x88, 0x02])
+        buffer.write(webSocketErrorCode: .normalClosure)
+        return buffer
     }
 }
 
@@ -420,6 +468,16 @@ extension WebSocketErrorCode {
         var buffer = allocator.buffer(capacity: 2)
         buffer.write(webSocketErrorCode: self)
         return buffer
+    }
+}
+
+/// The deadline of one upgrade attempt (``EngineConfiguration/upgradeTimeout``).
+private struct UpgradeDeadline: NIOScheduledCallbackHandler, Sendable {
+    weak var session: EngineSession?
+    let generation: UInt64
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        session?.upgradeDeadlinePassed(generation: generation)
     }
 }
 

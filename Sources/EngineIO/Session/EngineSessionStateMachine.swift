@@ -221,10 +221,31 @@ struct EngineSessionStateMachine {
         case .upgrading(let pending):
             // The probe failed; carry on with polling.
             state = .polling(pendingPoll: pending)
+            webSocketBusy = false
             return []
         default:
             return []
         }
+    }
+
+    /// The WebSocket that joined for an upgrade did not complete it in time (Node's
+    /// `upgradeTimeout`): it is closed and the session goes on polling.
+    mutating func upgradeTimedOut() -> [Action] {
+        switch state {
+        case .polling:
+            return [.closeWebSocket]
+        case .upgrading(let pending):
+            state = .polling(pendingPoll: pending)
+            webSocketBusy = false
+            return [.closeWebSocket]
+        default:
+            return []
+        }
+    }
+
+    var isUpgrading: Bool {
+        if case .upgrading = state { return true }
+        return false
     }
 
     // MARK: Sending

@@ -23,8 +23,12 @@ final class EngineFrameWriter: ChannelOutboundHandler, RemovableChannelHandler {
     /// False once the socket has more unsent bytes than its high watermark.
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
-    func write(_ frame: ByteBuffer) {
-        context?.write(wrapOutboundOut(frame), promise: nil)
+    func write(_ frame: ByteBuffer, promise: EventLoopPromise<Void>? = nil) {
+        guard let context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        context.write(wrapOutboundOut(frame), promise: promise)
     }
 
     func flush() {

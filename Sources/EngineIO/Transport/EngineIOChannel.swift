@@ -166,8 +166,18 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     /// Whether an upgrade request may have its WebSocket: a new session, or the upgrade of an
-    /// open one; with the headers of the 101.
+    /// open one; with the headers of the 101. A refusal is reported as a connection error.
     private static func check(
+        _ request: EngineRequest,
+        channel: any Channel,
+        engine: EngineServer
+    ) async -> (verdict: Verdict, headers: HTTPFields?) {
+        let decided = await decide(request, channel: channel, engine: engine)
+        if case .refused(let error, _) = decided.verdict { engine.reportConnectionError(error, for: request) }
+        return decided
+    }
+
+    private static func decide(
         _ request: EngineRequest,
         channel: any Channel,
         engine: EngineServer
@@ -197,6 +207,9 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         channel.closeFuture.whenComplete { _ in admission.reservation.releaseIfPending() }
         if let initial = await engine.configuration.initialHeaders?(request, admission.attachments) {
             responseHeaders.append(contentsOf: initial)
+        }
+        if let cookie = engine.configuration.cookie {
+            responseHeaders.append(HTTPField(name: .setCookie, value: cookie.header(for: admission.id)))
         }
         return (.newSession(request, admission), responseHeaders)
     }
@@ -230,6 +243,7 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         } else {
             // What NIO's upgrader answers to a request it cannot upgrade.
             decided = (.refused(.badRequest, engine.corsHeaders(for: engineRequest)), nil)
+            engine.reportConnectionError(.badRequest, for: engineRequest)
         }
         guard case .refused(let error, var headers) = decided.verdict else { return }
         headers[.connection] = "close"

@@ -39,6 +39,16 @@ final class EngineWebSocketHandler: ChannelInboundHandler, RemovableChannelHandl
         context.fireChannelWritabilityChanged()
     }
 
+    /// Hummingbird allows half-closed connections, so a client's FIN arrives as an event rather
+    /// than a close: a WebSocket without its input is over (RFC 6455 has no half-open state).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         session?.webSocketClosed(context.channel)
         session = nil

@@ -43,14 +43,26 @@ public struct SocketDescriptor: Sendable, Equatable {
     public var data: JSONValue
     public var handshakeAuth: JSONValue
     public var handshakeQuery: [String: String]
+    /// The handshake's headers as Node's `handshake.headers` has them: lower-case names, the
+    /// values of a repeated header joined with ", ".
+    public var handshakeHeaders: [String: String]
     public var address: String?
 
-    public init(id: String, rooms: Set<String>, data: JSONValue, handshakeAuth: JSONValue = [:], handshakeQuery: [String: String] = [:], address: String? = nil) {
+    public init(
+        id: String,
+        rooms: Set<String>,
+        data: JSONValue,
+        handshakeAuth: JSONValue = [:],
+        handshakeQuery: [String: String] = [:],
+        handshakeHeaders: [String: String] = [:],
+        address: String? = nil
+    ) {
         self.id = id
         self.rooms = rooms
         self.data = data
         self.handshakeAuth = handshakeAuth
         self.handshakeQuery = handshakeQuery
+        self.handshakeHeaders = handshakeHeaders
         self.address = address
     }
 }
@@ -94,8 +106,8 @@ public protocol Adapter: Sendable {
     /// Sends an event to the other servers of the cluster (never to clients).
     func serverSideEmit(_ args: [JSONValue]) async
     /// Sends an event to the other servers and collects one answer from each, within the
-    /// adapter's request timeout.
-    func serverSideEmitWithAck(_ args: [JSONValue]) async -> [JSONValue]
+    /// adapter's request timeout; `complete` is false when some server did not answer in time.
+    func serverSideEmitWithAck(_ args: [JSONValue]) async -> BroadcastAcks
     /// How many servers share this namespace, this one included.
     func serverCount() async -> Int
     func close() async
@@ -114,7 +126,9 @@ public protocol Adapter: Sendable {
 }
 
 extension Adapter {
-    public func serverSideEmitWithAck(_ args: [JSONValue]) async -> [JSONValue] { [] }
+    public func serverSideEmitWithAck(_ args: [JSONValue]) async -> BroadcastAcks {
+        BroadcastAcks(responses: [], complete: true)
+    }
 
     /// Cluster adapters do not recover connections (as Node's Redis pub/sub adapters).
     public var recoversConnections: Bool { false }

@@ -102,7 +102,7 @@ public final class InMemoryAdapter: Adapter {
         // The offset, if it has one, tells a socket being recovered what its replay already holds.
         let offset = packet.type == .event && packet.id == nil ? packet.data?.arrayValue?.last?.stringValue : nil
         for id in matchingSocketIDs(options) {
-            namespace.socket(id: id)?.sendEncoded(encoded, volatile: options.flags.volatile, offset: offset)
+            namespace.socket(id: id)?.sendEncoded(encoded, packet: packet, volatile: options.flags.volatile, offset: offset)
         }
     }
 
@@ -120,7 +120,7 @@ public final class InMemoryAdapter: Adapter {
             socket.registerAck(id) { args in
                 ack(args.first ?? .null)
             }
-            socket.sendEncoded(encoded)
+            socket.sendEncoded(encoded, packet: packet)
         }
     }
 

@@ -7,6 +7,29 @@ public struct BroadcastAcks: Sendable, Equatable {
     public var responses: [JSONValue]
     /// False when the timeout passed before every reached socket answered.
     public var complete: Bool
+
+    public init(responses: [JSONValue], complete: Bool) {
+        self.responses = responses
+        self.complete = complete
+    }
+
+    /// The responses when complete, else ``AckTimeout`` with them.
+    public func get() throws(AckTimeout) -> [JSONValue] {
+        guard complete else { throw AckTimeout(responses: responses) }
+        return responses
+    }
+
+    var result: Result<[JSONValue], AckTimeout> { Result { () throws(AckTimeout) in try get() } }
+}
+
+/// Not every acknowledgement came in time (Node's timeout error, with its `responses`): what
+/// did come is in `responses`.
+public struct AckTimeout: Error, Sendable, Equatable {
+    public var responses: [JSONValue]
+
+    public init(responses: [JSONValue]) {
+        self.responses = responses
+    }
 }
 
 /// Selects sockets (`to`/`in`, `except`) and flags (`local`, `volatile`, `timeout`) for a broadcast.
@@ -68,13 +91,25 @@ public struct BroadcastOperator: Sendable {
         await namespace.adapter.broadcastInOrder(packet, options: options)
     }
 
-    /// Emits and waits for every reached socket to acknowledge, or for the timeout
-    /// (set with ``timeout(_:)``, 10 s when unset).
-    public func emitWithAck(_ event: String, _ args: JSONValue...) async -> BroadcastAcks {
-        await emitWithAck(event, args: args)
+    /// Emits and waits for every reached socket to acknowledge (one response each, in arrival
+    /// order); past the timeout (set with ``timeout(_:)``, 10 s when unset) throws
+    /// ``AckTimeout`` with the responses that came.
+    public func emitWithAck(_ event: String, _ args: JSONValue...) async throws(AckTimeout) -> [JSONValue] {
+        try await emitWithAck(event, args: args)
     }
 
-    public func emitWithAck(_ event: String, args: [JSONValue]) async -> BroadcastAcks {
+    public func emitWithAck(_ event: String, args: [JSONValue]) async throws(AckTimeout) -> [JSONValue] {
+        try await collectAcks(event, args: args).get()
+    }
+
+    /// The callback form (Node's `io.timeout(ms).emit(event, ...args, (err, responses) => …)`).
+    public func emit(_ event: String, args: [JSONValue], ack: @escaping @Sendable (Result<[JSONValue], AckTimeout>) -> Void) {
+        Task { ack(await collectAcks(event, args: args).result) }
+    }
+
+    /// Like ``emitWithAck(_:args:)``, answering with what came and whether it is complete
+    /// instead of throwing.
+    public func collectAcks(_ event: String, args: [JSONValue]) async -> BroadcastAcks {
         let id = AckID.next()
         let packet = SocketIOPacket.event(event, args, namespace: namespace.name, id: id)
         let collector = AckCollector()
@@ -103,8 +138,9 @@ public struct BroadcastOperator: Sendable {
         }
     }
 
-    public func fetchSockets() async -> [SocketDescriptor] {
-        await namespace.adapter.fetchSockets(options)
+    /// The matching sockets of every server, each one something to act on.
+    public func fetchSockets() async -> [RemoteSocket] {
+        await namespace.adapter.fetchSockets(options).map { RemoteSocket(descriptor: $0, namespace: namespace) }
     }
 
     public func socketsJoin(_ rooms: Set<String>) async {

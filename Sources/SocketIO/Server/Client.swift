@@ -98,7 +98,22 @@ final class Client: Sendable {
             enqueue { await self.socket(for: packet.namespace)?.closed(.clientNamespaceDisconnect) }
         case .event, .binaryEvent:
             let receivedAt = Date()
-            enqueue { await self.socket(for: packet.namespace)?.dispatch(packet, receivedAt: receivedAt) }
+            enqueue {
+                guard let socket = self.socket(for: packet.namespace), let event = socket.event(from: packet, receivedAt: receivedAt) else { return }
+                switch self.server.configuration.eventHandling {
+                case .serial:
+                    await socket.dispatch(event)
+                case .concurrent:
+                    // Looked up in arrival order (after the CONNECT before it), then run beside
+                    // the connection's other handlers, as Node interleaves them.
+                    let server = self.server
+                    server.handlerStarted()
+                    Task {
+                        await socket.dispatch(event)
+                        server.handlerFinished()
+                    }
+                }
+            }
         case .connectError:
             // Only servers send CONNECT_ERROR.
             session.close(reason: .parseError)
@@ -117,7 +132,7 @@ final class Client: Sendable {
                 if state.connecting.isEmpty { state.connecting = [] }
             }
         }
-        guard let namespace = server.namespace(named: name) else {
+        guard let namespace = await server.namespace(connecting: name, auth: auth) else {
             send(SocketIOPacket(type: .connectError, namespace: name, data: ["message": "Invalid namespace"]))
             return
         }
@@ -162,13 +177,11 @@ final class Client: Sendable {
             if !(socket.recovered && server.configuration.connectionStateRecovery?.skipMiddlewares == true) {
                 try await namespace.runMiddleware(socket)
             }
-        } catch let refusal as ConnectionRefusal {
-            if socket.recovered { namespace.remove(socket) }
-            send(SocketIOPacket(type: .connectError, namespace: name, data: refusal.payload))
-            return
         } catch {
+            socket.refuse()
             if socket.recovered { namespace.remove(socket) }
-            send(SocketIOPacket(type: .connectError, namespace: name, data: ["message": .string("\(error)")]))
+            let payload = (error as? ConnectionRefusal)?.payload ?? ["message": .string("\(error)")]
+            send(SocketIOPacket(type: .connectError, namespace: name, data: payload))
             return
         }
         let accepted = state.withLockedValue { state in
@@ -178,14 +191,19 @@ final class Client: Sendable {
             return true
         }
         guard accepted else {
+            socket.refuse()
             if socket.recovered { namespace.remove(socket) }
             return
         }
-        socket.connected()
+        let early = socket.accept()
+        if !early.rooms.isEmpty { namespace.adapter.addAll(socket.id, rooms: early.rooms) }
         namespace.add(socket)
         var reply = [JSONMember(key: "sid", value: .string(socket.id))]
         if let pid = socket.pid { reply.append(JSONMember(key: "pid", value: .string(pid))) }
         send(SocketIOPacket(type: .connect, namespace: name, data: .object(reply)))
+        // What middleware emitted goes right after the reply, before anything the connection
+        // handlers send.
+        for packet in early.packets { send(packet) }
         if socket.recovered { socket.release(skipping: replayed) }
         await namespace.runConnectionHandlers(socket)
     }

@@ -15,7 +15,8 @@ public enum DisconnectReason: String, Sendable, Equatable {
     init(_ reason: EngineCloseReason) {
         switch reason {
         case .serverClose: self = .forcedServerClose
-        case .clientClose: self = .forcedClose
+        // Node's engine ends a session the client closed as its transport closing.
+        case .clientClose: self = .transportClose
         case .transportClose: self = .transportClose
         case .transportError: self = .transportError
         case .parseError: self = .parseError

@@ -10,6 +10,8 @@ public final class Namespace: Sendable {
 
     public let name: String
     public let server: SocketIOServer
+    /// The parent this namespace was made by, for a namespace made on demand.
+    public let parent: ParentNamespace?
 
     private struct Handlers {
         var middleware: [Middleware] = []
@@ -21,9 +23,10 @@ public final class Namespace: Sendable {
     private let handlers = NIOLockedValueBox(Handlers())
     private let adapterBox = NIOLockedValueBox<(any Adapter)?>(nil)
 
-    init(name: String, server: SocketIOServer, adapterFactory: @Sendable (Namespace) -> any Adapter) {
+    init(name: String, server: SocketIOServer, parent: ParentNamespace? = nil, adapterFactory: @Sendable (Namespace) -> any Adapter) {
         self.name = name
         self.server = server
+        self.parent = parent
         let adapter = adapterFactory(self)
         adapterBox.withLockedValue { $0 = adapter }
     }
@@ -70,7 +73,7 @@ public final class Namespace: Sendable {
         broadcastOperator.emit(event, args: args)
     }
 
-    public func fetchSockets() async -> [SocketDescriptor] { await broadcastOperator.fetchSockets() }
+    public func fetchSockets() async -> [RemoteSocket] { await broadcastOperator.fetchSockets() }
     public func socketsJoin(_ rooms: String...) async { await broadcastOperator.socketsJoin(Set(rooms)) }
     public func socketsLeave(_ rooms: String...) async { await broadcastOperator.socketsLeave(Set(rooms)) }
     public func disconnectSockets(close: Bool = false) async { await broadcastOperator.disconnectSockets(close: close) }
@@ -84,12 +87,19 @@ public final class Namespace: Sendable {
         await adapter.serverSideEmit([.string(event)] + args)
     }
 
-    /// Sends an event to the other servers and returns one answer per server that answered in time.
-    public func serverSideEmitWithAck(_ event: String, _ args: JSONValue...) async -> [JSONValue] {
-        await serverSideEmitWithAck(event, args: args)
+    /// Sends an event to the other servers and returns one answer per server; throws
+    /// ``AckTimeout`` with the answers that came when some server did not answer within the
+    /// adapter's request timeout.
+    public func serverSideEmitWithAck(_ event: String, _ args: JSONValue...) async throws(AckTimeout) -> [JSONValue] {
+        try await serverSideEmitWithAck(event, args: args)
     }
 
-    public func serverSideEmitWithAck(_ event: String, args: [JSONValue]) async -> [JSONValue] {
+    public func serverSideEmitWithAck(_ event: String, args: [JSONValue]) async throws(AckTimeout) -> [JSONValue] {
+        try await serverSideCollectAcks(event, args: args).get()
+    }
+
+    /// The same, answering with what came and whether it is complete instead of throwing.
+    public func serverSideCollectAcks(_ event: String, args: [JSONValue]) async -> BroadcastAcks {
         await adapter.serverSideEmitWithAck([.string(event)] + args)
     }
 
@@ -109,13 +119,14 @@ public final class Namespace: Sendable {
         return answer
     }
 
+    /// The parent's middleware first, then this namespace's.
     func runMiddleware(_ socket: Socket) async throws {
-        let list = handlers.withLockedValue { $0.middleware }
+        let list = (parent?.middleware ?? []) + handlers.withLockedValue { $0.middleware }
         for middleware in list { try await middleware(socket) }
     }
 
     func runConnectionHandlers(_ socket: Socket) async {
-        let list = handlers.withLockedValue { $0.connection }
+        let list = (parent?.connectionHandlers ?? []) + handlers.withLockedValue { $0.connection }
         for handler in list { await handler(socket) }
     }
 
@@ -125,7 +136,12 @@ public final class Namespace: Sendable {
     }
 
     func remove(_ socket: Socket) {
-        sockets.withLockedValue { _ = $0.removeValue(forKey: socket.id) }
+        let emptied = sockets.withLockedValue { sockets in
+            sockets.removeValue(forKey: socket.id) != nil && sockets.isEmpty
+        }
         adapter.deleteAll(socket.id)
+        if emptied, parent != nil, server.configuration.cleanupEmptyChildNamespaces {
+            server.removeChild(self)
+        }
     }
 }

@@ -1,4 +1,5 @@
 import EngineIO
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 
@@ -14,11 +15,17 @@ public struct SocketIOConfiguration: Sendable {
     /// Connection state recovery (Node's `connectionStateRecovery`); off when nil. Only the
     /// in-process adapter keeps what it needs.
     public var connectionStateRecovery: ConnectionStateRecovery?
+    /// Whether a connection's event handlers run one at a time or side by side.
+    public var eventHandling: EventHandling
+    /// A namespace made on demand by a ``ParentNamespace`` goes away with its last socket (its
+    /// adapter closed), as Node's `cleanupEmptyChildNamespaces`; off by default.
+    public var cleanupEmptyChildNamespaces = false
 
     public init(
         engine: EngineConfiguration = EngineConfiguration(path: "/socket.io/"),
         connectTimeout: Duration = .seconds(45),
         connectionStateRecovery: ConnectionStateRecovery? = nil,
+        eventHandling: EventHandling = .serial,
         adapterFactory: @escaping @Sendable (Namespace) -> any Adapter = {
             InMemoryAdapter(namespace: $0, recovery: $0.server.configuration.connectionStateRecovery)
         }
@@ -26,8 +33,20 @@ public struct SocketIOConfiguration: Sendable {
         self.engine = engine
         self.connectTimeout = connectTimeout
         self.connectionStateRecovery = connectionStateRecovery
+        self.eventHandling = eventHandling
         self.adapterFactory = adapterFactory
     }
+}
+
+/// How the event handlers of one connection are scheduled.
+public enum EventHandling: Sendable {
+    /// One at a time, in arrival order, across all of the connection's namespaces: a handler
+    /// that awaits holds back the events behind it, so handlers need no locking against each
+    /// other and a client's events are answered in the order it sent them.
+    case serial
+    /// Each event's handlers start as it arrives and interleave at their suspension points, as
+    /// Node's do. Connects and disconnects stay in arrival order.
+    case concurrent
 }
 
 /// A Socket.IO v5 server on top of an ``EngineServer``.
@@ -44,6 +63,7 @@ public final class SocketIOServer: Sendable {
     public let configuration: SocketIOConfiguration
     let logger: Logger
     private let namespaces = NIOLockedValueBox<[String: Namespace]>([:])
+    private let parents = NIOLockedValueBox<[ParentNamespace]>([])
     private let runningHandlers = NIOLockedValueBox(0)
     /// Open connections by Engine.IO session id, for shutdown.
     private let clients = NIOLockedValueBox<[String: Client]>([:])
@@ -73,6 +93,22 @@ public final class SocketIOServer: Sendable {
         }
     }
 
+    /// Namespaces made on demand: a client connecting to a name no namespace has gets one when
+    /// `matcher` accepts it (Node's `io.of(fn)`); parents are asked in the order they were added.
+    public func of(matching matcher: @escaping ParentNamespace.Matcher) -> ParentNamespace {
+        let parent = ParentNamespace(matcher: matcher)
+        parents.withLockedValue { $0.append(parent) }
+        return parent
+    }
+
+    /// Namespaces made on demand for the names the expression matches, as Node's `io.of(regex)`
+    /// tests them (anywhere in the name unless anchored: `^/room-\\d+$`).
+    public func of(matching expression: NSRegularExpression) -> ParentNamespace {
+        of(matching: { name, _ in
+            expression.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil
+        })
+    }
+
     /// The main namespace, `/`.
     public var sockets: Namespace { of("/") }
 
@@ -80,6 +116,34 @@ public final class SocketIOServer: Sendable {
 
     func namespace(named name: String) -> Namespace? {
         namespaces.withLockedValue { $0[name] }
+    }
+
+    /// The namespace for a CONNECT: an existing one, or one a parent makes for it.
+    func namespace(connecting name: String, auth: JSONValue) async -> Namespace? {
+        if let existing = namespace(named: name) { return existing }
+        for parent in parents.withLockedValue({ $0 }) where await parent.matcher(name, auth) {
+            let child = Namespace(name: name, server: self, parent: parent, adapterFactory: configuration.adapterFactory)
+            let chosen = namespaces.withLockedValue { namespaces in
+                if let existing = namespaces[name] { return existing }
+                namespaces[name] = child
+                return child
+            }
+            if chosen === child { parent.adopt(child) }
+            return chosen
+        }
+        return nil
+    }
+
+    /// A child namespace whose last socket left (``SocketIOConfiguration/cleanupEmptyChildNamespaces``).
+    func removeChild(_ child: Namespace) {
+        let removed = namespaces.withLockedValue { namespaces in
+            guard namespaces[child.name] === child, child.localSockets.isEmpty else { return false }
+            namespaces.removeValue(forKey: child.name)
+            return true
+        }
+        guard removed else { return }
+        child.parent?.release(child)
+        Task { await child.adapter.close() }
     }
 
     /// Refuses new connections and closes every open one with a `close` packet so clients

@@ -25,6 +25,8 @@ struct DemoServer: AsyncParsableCommand {
     @Option(help: "The Redis adapter: pubsub (classic), sharded or streams (Redis Streams).") var adapter: RedisAdapterKind = .pubsub
     @Flag(help: "Connection state recovery (in-process or streams adapter): 2 minutes, middlewares skipped.") var recovery = false
     @Option(name: .customLong("recovery-seconds"), help: "With --recovery: how long a dropped socket can come back.") var recoverySeconds = 120
+    @Flag(name: .customLong("concurrent-handlers"), help: "Run a connection's event handlers side by side (Node's interleaving) instead of one at a time.") var concurrentHandlers = false
+    @Flag(name: .customLong("cleanup-empty-child-namespaces"), help: "Remove a namespace made on demand when its last socket leaves.") var cleanupEmptyChildNamespaces = false
 
     func run() async throws {
         var logger = Logger(label: "demo")
@@ -36,8 +38,10 @@ struct DemoServer: AsyncParsableCommand {
                 pingTimeout: .milliseconds(pingTimeout),
                 maxPayload: maxPayload,
                 cors: .anyOrigin
-            )
+            ),
+            eventHandling: concurrentHandlers ? .concurrent : .serial
         )
+        configuration.cleanupEmptyChildNamespaces = cleanupEmptyChildNamespaces
         if recovery {
             // A socket whose data names a user comes back only to a handshake whose auth names the same.
             configuration.connectionStateRecovery = ConnectionStateRecovery(
@@ -58,6 +62,8 @@ struct DemoServer: AsyncParsableCommand {
             socket.emit("welcome", ["nsp": "/custom"])
             socket.on("echo") { event in event.ack?(args: event.args) }
         }
+        ParityNamespace.mount(io.of("/parity"))
+        try DynamicNamespaces.mount(io)
         let admin = io.of("/admin")
         admin.use { socket in
             guard socket.handshake.auth["token"] == "secret" else {
@@ -132,7 +138,7 @@ struct DemoServer: AsyncParsableCommand {
                 guard let request = event.args.first, let room = request["room"]?.stringValue,
                     let name = request["event"]?.stringValue
                 else { return event.ack?("bad request") ?? () }
-                let acks = await namespace.to(room).timeout(.seconds(2)).emitWithAck(name, request["data"] ?? .null)
+                let acks = await namespace.to(room).timeout(.seconds(2)).collectAcks(name, args: [request["data"] ?? .null])
                 event.ack?(["responses": .array(acks.responses), "error": acks.complete ? .null : "timeout"])
             }
             socket.on("binary") { event in
@@ -183,7 +189,7 @@ struct DemoServer: AsyncParsableCommand {
                 event.ack?("ok")
             }
             socket.on("server-side-emit-ack") { event in
-                let answers = await namespace.serverSideEmitWithAck("hello", args: event.args)
+                let answers = await namespace.serverSideCollectAcks("hello", args: event.args).responses
                 event.ack?(.array(answers.sorted { $0.jsonText < $1.jsonText }))
             }
             socket.on("remote-join") { event in
@@ -200,6 +206,42 @@ struct DemoServer: AsyncParsableCommand {
                 guard let target = event.args.first?["target"]?.stringValue else { return }
                 event.ack?("ok")
                 await namespace.to(target).disconnectSockets()
+            }
+            // Acts on one socket found by fetchSockets, wherever it is connected:
+            // {target, action: describe | emit | join | leave | disconnect | ask, ...}.
+            socket.on("remote-socket") { event in
+                let request = event.args.first ?? .null
+                guard let target = request["target"]?.stringValue, let action = request["action"]?.stringValue else { return }
+                guard let remote = await namespace.to(target).fetchSockets().first(where: { $0.id == target }) else {
+                    return event.ack?(["error": "not found"]) ?? ()
+                }
+                switch action {
+                case "describe":
+                    let headers = remote.descriptor.handshakeHeaders.sorted { $0.key < $1.key }.map { JSONMember(key: $0.key, value: .string($0.value)) }
+                    event.ack?(["id": .string(remote.id), "rooms": .array(remote.rooms.sorted().map { .string($0) }), "headers": .object(headers)])
+                case "emit":
+                    remote.emit(request["event"]?.stringValue ?? "remote", request["data"] ?? .null)
+                    event.ack?("ok")
+                case "join":
+                    await remote.join(request["room"]?.stringValue ?? "")
+                    event.ack?("ok")
+                case "leave":
+                    await remote.leave(request["room"]?.stringValue ?? "")
+                    event.ack?("ok")
+                case "disconnect":
+                    event.ack?("ok")
+                    await remote.disconnect(close: request["close"] == true)
+                case "ask":
+                    let timeout = Duration.milliseconds(Int64(request["timeoutMs"]?.numberValue ?? 2000))
+                    do throws(AckTimeout) {
+                        let answers = try await remote.timeout(timeout).emitWithAck("question", args: [request["question"] ?? .null])
+                        event.ack?(["responses": .array(answers)])
+                    } catch {
+                        event.ack?(["error": "timeout", "responses": .array(error.responses)])
+                    }
+                default:
+                    event.ack?(["error": "unknown action"])
+                }
             }
             socket.on("server-count") { event in
                 event.ack?(.number(Double(await namespace.adapter.serverCount())))
