@@ -45,6 +45,7 @@ public final class RedisAdapter: BusAdapter {
     public func addAll(_ socketID: String, rooms: Set<String>) { local.addAll(socketID, rooms: rooms) }
     public func delete(_ socketID: String, room: String) { local.delete(socketID, room: room) }
     public func deleteAll(_ socketID: String) { local.deleteAll(socketID) }
+    public func onRoomEvent(_ handler: @escaping @Sendable (RoomEvent) -> Void) { local.onRoomEvent(handler) }
     public func socketRooms(_ socketID: String) -> Set<String>? { local.socketRooms(socketID) }
     public func sockets(in rooms: Set<String>) async -> Set<String> { await local.sockets(in: rooms) }
 

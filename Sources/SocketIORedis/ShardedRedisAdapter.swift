@@ -98,6 +98,8 @@ public final class ShardedRedisAdapter: BusAdapter, ClusterMessageHandling {
         for room in created { subscribe(room) }
     }
 
+    public func onRoomEvent(_ handler: @escaping @Sendable (RoomEvent) -> Void) { local.onRoomEvent(handler) }
+
     public func delete(_ socketID: String, room: String) {
         local.delete(socketID, room: room)
         if hasOwnChannel(room), local.matchingSocketIDs(BroadcastOptions(rooms: [room])).isEmpty { unsubscribe(room) }

@@ -21,6 +21,7 @@ struct BenchServer: AsyncParsableCommand {
     @Option(name: .customLong("redis-cluster"), help: "A Redis Cluster's nodes (host:port,…) instead of --redis, which then only lends its user, password and TLS.") var redisCluster: String?
     @Option(help: "The Redis adapter: pubsub (classic), sharded or streams (Redis Streams).") var adapter: RedisAdapterKind = .pubsub
     @Flag(help: "Connection state recovery (in-process or streams adapter): 2 minutes, middlewares skipped.") var recovery = false
+    @Flag(help: "Set the Engine.IO io cookie (Node's defaults: Path=/, HttpOnly, SameSite=Lax).") var cookie = false
 
     /// Bad command lines exit with status 2 and the usage, as the contract says (ArgumentParser's
     /// own status for them is 64).
@@ -46,6 +47,7 @@ struct BenchServer: AsyncParsableCommand {
         logger.logLevel = .warning
         var configuration = SocketIOConfiguration(engine: EngineConfiguration(path: "/socket.io/", cors: .anyOrigin))
         if recovery { configuration.connectionStateRecovery = ConnectionStateRecovery() }
+        if cookie { configuration.engine.cookie = EngineCookie() }
         var services: [any Service] = []
         let redisClient = try RedisClient.fromCommandLine(redis: redis, cluster: redisCluster, logger: logger)
         if let client = redisClient {

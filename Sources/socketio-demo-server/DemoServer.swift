@@ -2,6 +2,7 @@ import ArgumentParser
 import EngineIO
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import RedisClient
 import ServiceLifecycle
@@ -27,6 +28,12 @@ struct DemoServer: AsyncParsableCommand {
     @Option(name: .customLong("recovery-seconds"), help: "With --recovery: how long a dropped socket can come back.") var recoverySeconds = 120
     @Flag(name: .customLong("concurrent-handlers"), help: "Run a connection's event handlers side by side (Node's interleaving) instead of one at a time.") var concurrentHandlers = false
     @Flag(name: .customLong("cleanup-empty-child-namespaces"), help: "Remove a namespace made on demand when its last socket leaves.") var cleanupEmptyChildNamespaces = false
+    @Flag(help: "Set the Engine.IO io cookie (Node's defaults: Path=/, HttpOnly, SameSite=Lax).") var cookie = false
+    @Option(name: .customLong("upgrade-timeout"), help: "Milliseconds a WebSocket has to complete an upgrade.") var upgradeTimeout = 10_000
+    @Option(name: .customLong("cors-origin"), help: "An allowed origin (repeatable; credentials allowed); without any, every origin.") var corsOrigins: [String] = []
+    @Option(name: .customLong("cors-max-age"), help: "Seconds a preflight may be cached.") var corsMaxAge: Int?
+    @Option(name: .customLong("cors-allowed-header"), help: "A header a preflight allows (repeatable); without any, those asked for.") var corsAllowedHeaders: [String] = []
+    @Option(name: .customLong("cors-exposed-header"), help: "A header exposed to scripts (repeatable).") var corsExposedHeaders: [String] = []
 
     func run() async throws {
         var logger = Logger(label: "demo")
@@ -37,11 +44,24 @@ struct DemoServer: AsyncParsableCommand {
                 pingInterval: .milliseconds(pingInterval),
                 pingTimeout: .milliseconds(pingTimeout),
                 maxPayload: maxPayload,
-                cors: .anyOrigin
+                cors: CORSPolicy(
+                    origins: corsOrigins.isEmpty ? .any : .list(corsOrigins),
+                    credentials: !corsOrigins.isEmpty,
+                    allowedHeaders: corsAllowedHeaders.isEmpty ? nil : corsAllowedHeaders,
+                    exposedHeaders: corsExposedHeaders,
+                    maxAge: corsMaxAge.map { .seconds($0) }
+                )
             ),
             eventHandling: concurrentHandlers ? .concurrent : .serial
         )
         configuration.cleanupEmptyChildNamespaces = cleanupEmptyChildNamespaces
+        configuration.engine.upgradeTimeout = .milliseconds(upgradeTimeout)
+        if cookie { configuration.engine.cookie = EngineCookie() }
+        let connectionErrors = NIOLockedValueBox<[JSONValue]>([])
+        configuration.engine.onConnectionError = { failure in
+            let entry: JSONValue = ["code": .number(Double(failure.error.code)), "message": .string(failure.error.message), "url": .string(failure.request.target)]
+            connectionErrors.withLockedValue { $0.append(entry) }
+        }
         if recovery {
             // A socket whose data names a user comes back only to a handshake whose auth names the same.
             configuration.connectionStateRecovery = ConnectionStateRecovery(
@@ -57,6 +77,7 @@ struct DemoServer: AsyncParsableCommand {
         }
         let io = SocketIOServer(configuration: configuration, logger: logger)
         Self.mountMain(io.of("/"))
+        Self.mountEngine(io.of("/"), connectionErrors: connectionErrors)
         Self.mountCluster(io.of("/"), name: name, redis: redisClient)
         io.of("/custom").onConnection { socket in
             socket.emit("welcome", ["nsp": "/custom"])
@@ -158,6 +179,21 @@ struct DemoServer: AsyncParsableCommand {
             }
             socket.on("disconnect-me") { _ in socket.disconnect() }
             socket.on("close-me") { _ in socket.disconnect(close: true) }
+        }
+    }
+
+    /// The Engine.IO connection under a socket, and what the engine refused.
+    static func mountEngine(_ namespace: Namespace, connectionErrors: NIOLockedValueBox<[JSONValue]>) {
+        namespace.onConnection { socket in
+            socket.conn.onUpgrade { transport in socket.emit("upgraded", .string(transport.rawValue)) }
+            socket.on("conn") { event in
+                event.ack?(["transport": socket.conn.transport.map { .string($0.rawValue) } ?? .null, "remoteAddress": socket.conn.remoteAddress.map { .string($0) } ?? .null])
+            }
+            // The errors reported so far whose URL holds the marker the test put in it.
+            socket.on("connection-errors") { event in
+                let marker = event.args.first?.stringValue ?? ""
+                event.ack?(.array(connectionErrors.withLockedValue { $0 }.filter { $0["url"]?.stringValue?.contains(marker) == true }))
+            }
         }
     }
 

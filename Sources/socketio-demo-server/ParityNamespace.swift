@@ -12,6 +12,17 @@ enum ParityNamespace {
     }
 
     static func mount(_ namespace: Namespace) {
+        let roomEvents = NIOLockedValueBox<[JSONValue]>([])
+        namespace.adapter.onRoomEvent { event in
+            let entry: JSONValue
+            switch event {
+            case .created(let room): entry = ["event": "create-room", "room": .string(room)]
+            case .deleted(let room): entry = ["event": "delete-room", "room": .string(room)]
+            case .joined(let room, let id): entry = ["event": "join-room", "room": .string(room), "id": .string(id)]
+            case .left(let room, let id): entry = ["event": "leave-room", "room": .string(room), "id": .string(id)]
+            }
+            roomEvents.withLockedValue { $0.append(entry) }
+        }
         namespace.use { socket in
             // Joins and emits of middleware take effect as the socket is accepted.
             if let room = socket.handshake.auth["room"]?.stringValue { socket.join(room) }
@@ -39,6 +50,14 @@ enum ParityNamespace {
             }
 
             socket.on("log") { event in event.ack?(.array(log.withLockedValue { $0 })) }
+            // The adapter's room events naming any of the given strings (socket ids, rooms).
+            socket.on("room-events") { event in
+                let names = Set(event.args.compactMap(\.stringValue))
+                let matching = roomEvents.withLockedValue { $0 }.filter { entry in
+                    names.contains(entry["room"]?.stringValue ?? "") || names.contains(entry["id"]?.stringValue ?? "")
+                }
+                event.ack?(.array(matching))
+            }
             socket.on("outgoing-log") { event in event.ack?(.array(outgoing.withLockedValue { $0 })) }
             socket.on("forbidden") { event in event.ack?("handler ran") }
             socket.on("explode") { event in event.ack?("handler ran") }
@@ -66,6 +85,10 @@ enum ParityNamespace {
             }
             socket.on("join") { event in
                 if let room = event.args.first?.stringValue { socket.join(room) }
+                event.ack?(DemoServer.sortedRooms(socket))
+            }
+            socket.on("leave") { event in
+                if let room = event.args.first?.stringValue { socket.leave(room) }
                 event.ack?(DemoServer.sortedRooms(socket))
             }
             socket.on("rooms") { event in event.ack?(DemoServer.sortedRooms(socket)) }

@@ -36,3 +36,32 @@ def test_help_lists_the_adapter_and_cluster_flags():
 def test_a_malformed_cluster_node_is_refused():
     out = run("--port", str(free_port()), "--adapter", "sharded", "--redis-cluster", "127.0.0.1:notaport")
     assert out.returncode != 0 and "--redis-cluster takes host:port" in out.stderr, (out.returncode, out.stderr)
+
+
+@pytest.mark.parametrize("flags, cookie", [([], False), (["--cookie"], True)])
+def test_cookie_sets_the_io_cookie_on_the_handshake(flags, cookie):
+    import json
+    import time
+
+    import requests
+
+    port = free_port()
+    proc = subprocess.Popen([str(built_binary("socketio-bench-server")), "--port", str(port), *flags],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                r = requests.get(f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the bench server did not start"
+                time.sleep(0.05)
+        sid = json.loads(r.text[1:])["sid"]
+        if cookie:
+            assert r.headers["Set-Cookie"] == f"io={sid}; Path=/; HttpOnly; SameSite=Lax"
+        else:
+            assert "Set-Cookie" not in r.headers
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -400,3 +400,32 @@ def test_broadcast_with_ack_all_answer(clients, transport):
 def test_handlers_run_one_at_a_time_by_default(clients, transport):
     c = parity(clients, transport)
     assert slow_then_fast_ack_order(c, NS) == [["slow"], ["fast"]], "the fast handler did not wait for the slow one"
+
+
+# Adapter room events (create-room, join-room, leave-room, delete-room)
+
+
+def test_the_adapter_tells_each_room_change(clients):
+    c = parity(clients)
+    sid = c.sid(NS)
+    room = unique("evented")
+    assert call(c, "join", room) == sorted([sid, room])
+    assert call(c, "leave", room) == [sid]
+    assert call(c, "room-events", (sid, room)) == [
+        {"event": "create-room", "room": sid}, {"event": "join-room", "room": sid, "id": sid},
+        {"event": "create-room", "room": room}, {"event": "join-room", "room": room, "id": sid},
+        {"event": "leave-room", "room": room, "id": sid}, {"event": "delete-room", "room": room},
+    ]
+    # A room with another socket left in it is not deleted; a socket leaving ends its own room.
+    other = parity(clients)
+    shared = unique("shared")
+    call(c, "join", shared)
+    call(other, "join", shared)
+    leave_namespace(c)
+    # The rooms of a leaving socket are left in no fixed order.
+    assert wait_until(lambda: {"event": "delete-room", "room": sid} in call(other, "room-events", (sid,)))
+    assert call(other, "room-events", (shared,)) == [
+        {"event": "create-room", "room": shared}, {"event": "join-room", "room": shared, "id": sid},
+        {"event": "join-room", "room": shared, "id": other.sid(NS)}, {"event": "leave-room", "room": shared, "id": sid},
+    ]
+    assert {"event": "leave-room", "room": sid, "id": sid} in call(other, "room-events", (sid,))

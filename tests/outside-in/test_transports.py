@@ -4,6 +4,7 @@ import json
 import socket
 
 import pytest
+import requests
 
 from sio_helpers import WAIT, assert_still_serving
 from support.raw_upgrade import read_response, send_upgrade, upgrade
@@ -143,3 +144,9 @@ def test_a_refused_upgrade_on_a_reused_connection_gets_the_engineio_error_and_a_
         assert json.loads(rest)["code"] == code, rest
         assert s.recv(65536) == b"", "the connection stays open after a refused upgrade"
     assert_still_serving(server)
+
+
+def test_no_io_cookie_unless_asked_for(server):
+    """Node sets no `io` cookie by default (test_engine_options.py turns it on)."""
+    r = requests.get(f"{server.url}/socket.io/?EIO=4&transport=polling", timeout=WAIT)
+    assert r.status_code == 200 and "Set-Cookie" not in r.headers, r.headers

@@ -36,6 +36,15 @@ public struct BroadcastFlags: Sendable, Equatable {
     }
 }
 
+/// A change of this server's rooms (Node's adapter events `create-room`, `delete-room`,
+/// `join-room`, `leave-room`); a socket's own room counts, as in Node.
+public enum RoomEvent: Sendable, Equatable {
+    case created(room: String)
+    case deleted(room: String)
+    case joined(room: String, socketID: String)
+    case left(room: String, socketID: String)
+}
+
 /// A socket as any member of the cluster can describe it (Node's `RemoteSocket`).
 public struct SocketDescriptor: Sendable, Equatable {
     public var id: String
@@ -112,6 +121,9 @@ public protocol Adapter: Sendable {
     func serverCount() async -> Int
     func close() async
 
+    /// Tells `handler` of every change of this server's rooms, as it happens.
+    func onRoomEvent(_ handler: @escaping @Sendable (RoomEvent) -> Void)
+
     /// Whether this adapter keeps sessions and broadcasts for connection state recovery.
     var recoversConnections: Bool { get }
     /// Keeps a socket whose connection dropped.
@@ -129,6 +141,9 @@ extension Adapter {
     public func serverSideEmitWithAck(_ args: [JSONValue]) async -> BroadcastAcks {
         BroadcastAcks(responses: [], complete: true)
     }
+
+    /// An adapter without rooms of its own has no room events.
+    public func onRoomEvent(_ handler: @escaping @Sendable (RoomEvent) -> Void) {}
 
     /// Cluster adapters do not recover connections (as Node's Redis pub/sub adapters).
     public var recoversConnections: Bool { false }

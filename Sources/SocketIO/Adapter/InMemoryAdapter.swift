@@ -6,6 +6,8 @@ public final class InMemoryAdapter: Adapter {
     private struct Rooms {
         var members: [String: Set<String>] = [:]
         var socketRooms: [String: Set<String>] = [:]
+        /// Room event listeners; while there are none, no event is made.
+        var listeners: [@Sendable (RoomEvent) -> Void] = []
     }
 
     public let namespace: Namespace
@@ -34,31 +36,57 @@ public final class InMemoryAdapter: Adapter {
         recovery?.missed(after: offset, rooms: rooms) ?? []
     }
 
+    public func onRoomEvent(_ handler: @escaping @Sendable (RoomEvent) -> Void) {
+        rooms.withLockedValue { $0.listeners.append(handler) }
+    }
+
     public func addAll(_ socketID: String, rooms newRooms: Set<String>) {
-        rooms.withLockedValue { state in
+        let (events, listeners) = rooms.withLockedValue { state in
+            var events: [RoomEvent] = []
+            let observed = !state.listeners.isEmpty
             state.socketRooms[socketID, default: []].formUnion(newRooms)
-            for room in newRooms { state.members[room, default: []].insert(socketID) }
+            for room in newRooms {
+                let created = state.members[room] == nil
+                let joined = state.members[room, default: []].insert(socketID).inserted
+                if observed {
+                    if created { events.append(.created(room: room)) }
+                    if joined { events.append(.joined(room: room, socketID: socketID)) }
+                }
+            }
+            return (events, state.listeners)
         }
+        Self.tell(listeners, events)
     }
 
     public func delete(_ socketID: String, room: String) {
-        rooms.withLockedValue { state in
+        let (events, listeners) = rooms.withLockedValue { state in
             state.socketRooms[socketID]?.remove(room)
-            Self.removeMember(socketID, from: room, in: &state)
+            return (Self.removeMember(socketID, from: room, in: &state), state.listeners)
         }
+        Self.tell(listeners, events)
     }
 
     public func deleteAll(_ socketID: String) {
-        rooms.withLockedValue { state in
-            guard let joined = state.socketRooms.removeValue(forKey: socketID) else { return }
-            for room in joined { Self.removeMember(socketID, from: room, in: &state) }
+        let (events, listeners) = rooms.withLockedValue { state -> ([RoomEvent], [@Sendable (RoomEvent) -> Void]) in
+            guard let joined = state.socketRooms.removeValue(forKey: socketID) else { return ([], []) }
+            return (joined.flatMap { Self.removeMember(socketID, from: $0, in: &state) }, state.listeners)
         }
+        Self.tell(listeners, events)
     }
 
-    private static func removeMember(_ socketID: String, from room: String, in state: inout Rooms) {
-        guard var members = state.members[room] else { return }
-        members.remove(socketID)
+    /// The events of the removal, when anyone listens.
+    private static func removeMember(_ socketID: String, from room: String, in state: inout Rooms) -> [RoomEvent] {
+        guard var members = state.members[room], members.remove(socketID) != nil else { return [] }
         state.members[room] = members.isEmpty ? nil : members
+        guard !state.listeners.isEmpty else { return [] }
+        return members.isEmpty ? [.left(room: room, socketID: socketID), .deleted(room: room)] : [.left(room: room, socketID: socketID)]
+    }
+
+    /// Outside the lock: a listener may look at the rooms.
+    private static func tell(_ listeners: [@Sendable (RoomEvent) -> Void], _ events: [RoomEvent]) {
+        for event in events {
+            for listener in listeners { listener(event) }
+        }
     }
 
     /// Every room with a local socket in it, socket id rooms included.
