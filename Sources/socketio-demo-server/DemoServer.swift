@@ -29,6 +29,7 @@ struct DemoServer: AsyncParsableCommand {
     @Flag(name: .customLong("concurrent-handlers"), help: "Run a connection's event handlers side by side (Node's interleaving) instead of one at a time.") var concurrentHandlers = false
     @Flag(name: .customLong("cleanup-empty-child-namespaces"), help: "Remove a namespace made on demand when its last socket leaves.") var cleanupEmptyChildNamespaces = false
     @Flag(help: "Set the Engine.IO io cookie (Node's defaults: Path=/, HttpOnly, SameSite=Lax).") var cookie = false
+    @Option(help: "The packet format: default, or msgpack (socket.io-msgpack-parser).") var parser: SocketIOParserName = .default
     @Option(name: .customLong("upgrade-timeout"), help: "Milliseconds a WebSocket has to complete an upgrade.") var upgradeTimeout = 10_000
     @Option(name: .customLong("cors-origin"), help: "An allowed origin (repeatable; credentials allowed); without any, every origin.") var corsOrigins: [String] = []
     @Option(name: .customLong("cors-max-age"), help: "Seconds a preflight may be cached.") var corsMaxAge: Int?
@@ -57,6 +58,7 @@ struct DemoServer: AsyncParsableCommand {
         configuration.cleanupEmptyChildNamespaces = cleanupEmptyChildNamespaces
         configuration.engine.upgradeTimeout = .milliseconds(upgradeTimeout)
         if cookie { configuration.engine.cookie = EngineCookie() }
+        configuration.parser = parser.parser
         let connectionErrors = NIOLockedValueBox<[JSONValue]>([])
         configuration.engine.onConnectionError = { failure in
             let entry: JSONValue = ["code": .number(Double(failure.error.code)), "message": .string(failure.error.message), "url": .string(failure.request.target)]
@@ -288,3 +290,4 @@ struct DemoServer: AsyncParsableCommand {
 }
 
 extension RedisAdapterKind: ExpressibleByArgument {}
+extension SocketIOParserName: ExpressibleByArgument {}

@@ -31,12 +31,14 @@ def server(request, tmp_path_factory):
 
 
 @pytest.fixture
-def clients(server):
-    """clients(**kw) -> a connected Client; all are disconnected at teardown."""
+def clients(server, request):
+    """clients(**kw) -> a connected Client; all are disconnected at teardown. CLIENT_OPTIONS in
+    the module are defaults for every client (e.g. python-socketio's serializer)."""
     made: list[Client] = []
+    defaults = dict(getattr(request.module, "CLIENT_OPTIONS", {}))
 
     def make(connect: bool = True, **kw) -> Client:
-        c = Client(server, **kw)
+        c = Client(server, **{**defaults, **kw})
         made.append(c)
         if connect:
             c.connect()

@@ -80,13 +80,13 @@ class Client:
     there all the same)."""
 
     def __init__(self, server: DemoServer, *, namespaces=("/",), events=(), handlers=None,
-                 transports=None, auth=None, query: dict | None = None, listen=()):
+                 transports=None, auth=None, query: dict | None = None, listen=(), serializer: str = "default"):
         self.server = server
         self.namespaces = list(namespaces)
         self.transports = transports
         self.auth = auth
         self.query = query
-        self.sio = socketio.Client(reconnection=False, request_timeout=5)
+        self.sio = socketio.Client(reconnection=False, request_timeout=5, serializer=serializer)
         self.in_flight = HandlersInFlight(self.sio.eio)
         self.rec = Recorder()
         handlers = dict(handlers or {})

@@ -11,7 +11,7 @@ final class Client: Sendable {
     let server: SocketIOServer
 
     private struct State {
-        var decoder: SocketIOPacketDecoder
+        var decoder: any SocketIOPacketDecoding
         var sockets: [String: Socket] = [:]
         var connecting: Set<String> = []
         var closed = false
@@ -24,7 +24,7 @@ final class Client: Sendable {
     init(session: EngineSession, server: SocketIOServer) {
         self.session = session
         self.server = server
-        self.state = NIOLockedValueBox(State(decoder: SocketIOPacketDecoder(maxPayload: server.configuration.engine.maxPayload)))
+        self.state = NIOLockedValueBox(State(decoder: server.configuration.parser.makeDecoder(maxPayload: server.configuration.engine.maxPayload)))
     }
 
     func start(connectTimeout: Duration) {
@@ -58,7 +58,7 @@ final class Client: Sendable {
     }
 
     func send(_ packet: SocketIOPacket) {
-        session.send(SocketIOPacketEncoder.encode(packet))
+        session.send(server.configuration.parser.encode(packet))
     }
 
     func forget(_ socket: Socket) {

@@ -17,6 +17,9 @@ public struct SocketIOConfiguration: Sendable {
     public var connectionStateRecovery: ConnectionStateRecovery?
     /// Whether a connection's event handlers run one at a time or side by side.
     public var eventHandling: EventHandling
+    /// The packet format every client of this server speaks (``DefaultParser`` by default,
+    /// ``MessagePackParser`` for `socket.io-msgpack-parser` clients).
+    public var parser: any SocketIOParser = DefaultParser()
     /// A namespace made on demand by a ``ParentNamespace`` goes away with its last socket (its
     /// adapter closed), as Node's `cleanupEmptyChildNamespaces`; off by default.
     public var cleanupEmptyChildNamespaces = false

@@ -1,5 +1,4 @@
 import NIOCore
-import SocketIO
 
 extension MessagePack {
     /// Decodes exactly one MessagePack value that fills `bytes`, reading what notepack.io reads.

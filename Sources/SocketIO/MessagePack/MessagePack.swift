@@ -1,5 +1,4 @@
 import NIOCore
-import SocketIO
 
 /// MessagePack as the Node.js Redis adapter's default codec (notepack.io 3.0.1) writes and reads it,
 /// over ``JSONValue``.

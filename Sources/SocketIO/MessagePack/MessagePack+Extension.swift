@@ -1,5 +1,4 @@
 import NIOCore
-import SocketIO
 
 /// Extension types, read as notepack.io 3.0.1 reads them. notepack writes only timestamps (for a
 /// `Date`); the other forms come from notepack 2.x peers or foreign encoders.

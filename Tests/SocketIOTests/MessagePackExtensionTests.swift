@@ -1,8 +1,7 @@
 import NIOCore
-import SocketIO
 import Testing
 
-@testable import SocketIORedis
+@testable import SocketIO
 
 /// Timestamps become the ISO text a Node receiver's clients would get, and the notepack 2.x forms
 /// still read as they did.

@@ -1,4 +1,3 @@
-import SocketIO
 
 /// A timestamp becomes what a Node receiver's clients would see: notepack decodes it to a `Date`,
 /// and socket.io-parser's `JSON.stringify` turns that into `toISOString()` text such as

@@ -1,8 +1,7 @@
 import NIOCore
-import SocketIO
 import Testing
 
-@testable import SocketIORedis
+@testable import SocketIO
 
 /// The byte vectors of the Redis adapter wire-format spec (§4.5–4.7, §5.4), each encoded from a
 /// value built in Node's key order and decoded back.

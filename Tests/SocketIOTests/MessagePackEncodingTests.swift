@@ -1,8 +1,7 @@
 import NIOCore
-import SocketIO
 import Testing
 
-@testable import SocketIORedis
+@testable import SocketIO
 
 /// notepack always writes the smallest format; these pin every boundary, and read each back.
 @Suite("MessagePack encoding")

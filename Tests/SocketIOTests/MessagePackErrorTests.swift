@@ -1,8 +1,7 @@
 import NIOCore
-import SocketIO
 import Testing
 
-@testable import SocketIORedis
+@testable import SocketIO
 
 /// Anyone who can publish to Redis picks the bytes, so every malformed input must end in a precise
 /// error, before any large allocation and without deep recursion.

@@ -1,5 +1,4 @@
 import NIOCore
-import SocketIO
 
 extension MessagePack {
     /// The MessagePack bytes notepack.io would write for `value`.

@@ -1,8 +1,7 @@
 import NIOCore
-import SocketIO
 import Testing
 
-@testable import SocketIORedis
+@testable import SocketIO
 
 /// Every format a foreign encoder may use, also the larger-than-needed ones notepack never writes.
 @Suite("MessagePack decoding")

@@ -1,8 +1,7 @@
 import NIOCore
-import SocketIO
 import Testing
 
-@testable import SocketIORedis
+@testable import SocketIO
 import TestSupport
 
 /// Random and mutated inputs for the decoder, and random values through encode and decode.
