@@ -13,7 +13,7 @@ ARG SWIFT_VERSION=6.3
 # --- build ------------------------------------------------------------------------------
 FROM swift:${SWIFT_VERSION}-bookworm AS build
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libhiredis-dev pkg-config \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libhiredis-dev zlib1g-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The manifest (and the lock file, when there is one) first: dependencies resolve in their own
@@ -37,7 +37,7 @@ FROM debian:bookworm-slim AS runtime
 # libhiredis (the Redis client's parser), CA certificates and time zones; curl for the healthcheck.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libhiredis0.14 libstdc++6 ca-certificates tzdata curl \
+        libhiredis0.14 zlib1g libstdc++6 ca-certificates tzdata curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /app --no-create-home auction
 WORKDIR /app

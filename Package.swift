@@ -45,8 +45,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 // SHA-1 of Sec-WebSocket-Accept, for upgrades NIO's upgrader does not see.
                 .product(name: "Crypto", package: "swift-crypto"),
+                // gzip and deflate of polling answers (httpCompression).
+                "CZlib",
             ]
         ),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "SocketIO",
             dependencies: [

@@ -4,6 +4,7 @@
 #   Debian packages (apt-get; as root only, otherwise prints the exact line):
 #     nodejs, mocha, chai (= node-chai), node-ws   -> official compliance suites
 #     libhiredis-dev, redis-server, postgresql     -> Redis adapter / storage
+#     zlib1g-dev                                   -> compression of polling answers (the build links zlib)
 #     nginx                                        -> the load balancer of `make run` and tests/cluster-service
 #     chromium, chromium-driver                    -> tests/browser (headless, /usr/bin/chromedriver)
 #     prometheus (only with WITH_PROMETHEUS=1)     -> `make run-observed` (scripts/prometheus.sh)
@@ -28,7 +29,7 @@ say() { printf 'install-deps: %s\n' "$*"; }
 
 # --- Debian packages -------------------------------------------------------
 # "node-chai" is a virtual package in Debian 12; the real package is "chai".
-APT_PACKAGES=(nodejs mocha chai node-ws libhiredis-dev redis-server postgresql nginx)
+APT_PACKAGES=(nodejs mocha chai node-ws libhiredis-dev zlib1g-dev redis-server postgresql nginx)
 APT_PACKAGES+=(chromium chromium-driver)   # tests/browser
 # 19 MB and a dozen packages no test needs: only for `make run-observed`.
 if [ "${WITH_PROMETHEUS:-0}" = 1 ]; then APT_PACKAGES+=(prometheus); fi

@@ -30,6 +30,8 @@ struct DemoServer: AsyncParsableCommand {
     @Flag(name: .customLong("cleanup-empty-child-namespaces"), help: "Remove a namespace made on demand when its last socket leaves.") var cleanupEmptyChildNamespaces = false
     @Flag(help: "Set the Engine.IO io cookie (Node's defaults: Path=/, HttpOnly, SameSite=Lax).") var cookie = false
     @Option(help: "The packet format: default, or msgpack (socket.io-msgpack-parser).") var parser: SocketIOParserName = .default
+    @Option(name: .customLong("http-compression-threshold"), help: "Bytes from which polling answers are compressed (gzip or deflate, as the client accepts).") var httpCompressionThreshold = 1024
+    @Flag(name: .customLong("no-http-compression"), help: "Never compress polling answers.") var noHTTPCompression = false
     @Option(name: .customLong("upgrade-timeout"), help: "Milliseconds a WebSocket has to complete an upgrade.") var upgradeTimeout = 10_000
     @Option(name: .customLong("cors-origin"), help: "An allowed origin (repeatable; credentials allowed); without any, every origin.") var corsOrigins: [String] = []
     @Option(name: .customLong("cors-max-age"), help: "Seconds a preflight may be cached.") var corsMaxAge: Int?
@@ -57,6 +59,7 @@ struct DemoServer: AsyncParsableCommand {
         )
         configuration.cleanupEmptyChildNamespaces = cleanupEmptyChildNamespaces
         configuration.engine.upgradeTimeout = .milliseconds(upgradeTimeout)
+        configuration.engine.httpCompression = noHTTPCompression ? nil : HTTPCompressionOptions(threshold: httpCompressionThreshold)
         if cookie { configuration.engine.cookie = EngineCookie() }
         configuration.parser = parser.parser
         let connectionErrors = NIOLockedValueBox<[JSONValue]>([])
@@ -229,6 +232,15 @@ struct DemoServer: AsyncParsableCommand {
             socket.on("server-side-emit-ack") { event in
                 let answers = await namespace.serverSideCollectAcks("hello", args: event.args).responses
                 event.ack?(.array(answers.sorted { $0.jsonText < $1.jsonText }))
+            }
+            // Node's form: the answers, or a timeout carrying those that came.
+            socket.on("server-side-emit-ack-strict") { event in
+                do throws(AckTimeout) {
+                    let answers = try await namespace.serverSideEmitWithAck("hello", args: event.args)
+                    event.ack?(["answers": .array(answers)])
+                } catch {
+                    event.ack?(["error": "timeout", "answers": .array(error.responses)])
+                }
             }
             socket.on("remote-join") { event in
                 guard let request = event.args.first, let target = request["target"]?.stringValue, let room = request["room"]?.stringValue else { return }

@@ -3,7 +3,7 @@ socketsJoin/socketsLeave/disconnectSockets on sockets of the other instance."""
 
 from __future__ import annotations
 
-from cluster_helpers import flush, unique
+from cluster_helpers import REQUEST_CHANNEL, Subscriber, flush, unique
 from support.waiting import wait_until
 
 
@@ -143,3 +143,15 @@ def test_requests_without_other_sockets_answer_empty(cluster, clients):
     asker = clients(cluster.two, label="asker@two")
     got, elapsed = asker.timed_call("fetch-sockets", unique("empty"), timeout=8)
     assert got == [] and elapsed < 2.0, (got, elapsed)
+
+
+def test_server_side_emit_with_ack_reports_a_timeout_with_the_answers_that_came(cluster, clients):
+    """A third subscriber of the request channel counts as a server (NUMSUB) and never answers:
+    Node's serverSideEmitWithAck then fails with a timeout that carries the other answers."""
+    a1 = clients(cluster.one, label="a1@one")
+    clients(cluster.two, label="b1@two")
+    assert a1.call("server-side-emit-ack-strict", "ping", timeout=8) == {"answers": ["hello from two"]}
+    with Subscriber(cluster.redis.port) as silent:
+        silent.subscribe(REQUEST_CHANNEL)
+        got = a1.call("server-side-emit-ack-strict", "ping", timeout=15)
+    assert got == {"error": "timeout", "answers": ["hello from two"]}, got

@@ -126,6 +126,9 @@ public struct EngineConfiguration: Sendable {
     public var cors: CORSPolicy?
     /// The `io` cookie; none by default, as in Node.
     public var cookie: EngineCookie?
+    /// Compression of polling answers; on by default with a 1 KiB threshold, as in Node (nil
+    /// turns it off).
+    public var httpCompression: HTTPCompressionOptions? = HTTPCompressionOptions()
     /// Told of every refused handshake, unknown session and refused session request.
     public var onConnectionError: (@Sendable (EngineConnectionError) -> Void)?
 

@@ -26,8 +26,16 @@ extension EngineServer {
             return
         }
 
-        let (status, body, contentType) = await answer(request, engineRequest, &headers, channel: channel)
+        var (status, body, contentType) = await answer(request, engineRequest, &headers, channel: channel)
         headers[.contentType] = contentType
+        if status == .ok, request.method == .get, engineRequest.sessionID != nil, let options = configuration.httpCompression,
+            body.readableBytes >= options.threshold, let accepted = request.headers[.acceptEncoding],
+            let coding = ContentCoding.preferred(by: accepted), let compressed = coding.compress(body)
+        {
+            body = compressed
+            headers[.contentEncoding] = coding.rawValue
+            headers[.vary] = headers[.vary].map { $0 + ", Accept-Encoding" } ?? "Accept-Encoding"
+        }
         headers[.contentLength] = "\(body.readableBytes)"
         var buffer = channel.allocator.buffer(capacity: body.readableBytes)
         buffer.writeImmutableBuffer(body)
