@@ -22,6 +22,7 @@ struct BenchServer: AsyncParsableCommand {
     @Option(help: "The Redis adapter: pubsub (classic), sharded or streams (Redis Streams).") var adapter: RedisAdapterKind = .pubsub
     @Flag(help: "Connection state recovery (in-process or streams adapter): 2 minutes, middlewares skipped.") var recovery = false
     @Flag(help: "Set the Engine.IO io cookie (Node's defaults: Path=/, HttpOnly, SameSite=Lax).") var cookie = false
+    @Flag(name: .customLong("per-message-deflate"), help: "permessage-deflate (RFC 7692) for WebSocket clients that offer it, from 1 KiB.") var perMessageDeflate = false
     @Option(help: "The packet format: default, or msgpack (socket.io-msgpack-parser).") var parser: SocketIOParserName = .default
 
     /// Bad command lines exit with status 2 and the usage, as the contract says (ArgumentParser's
@@ -49,6 +50,7 @@ struct BenchServer: AsyncParsableCommand {
         var configuration = SocketIOConfiguration(engine: EngineConfiguration(path: "/socket.io/", cors: .anyOrigin))
         if recovery { configuration.connectionStateRecovery = ConnectionStateRecovery() }
         if cookie { configuration.engine.cookie = EngineCookie() }
+        if perMessageDeflate { configuration.engine.perMessageDeflate = PerMessageDeflateOptions() }
         configuration.parser = parser.parser
         var services: [any Service] = []
         let redisClient = try RedisClient.fromCommandLine(redis: redis, cluster: redisCluster, logger: logger)

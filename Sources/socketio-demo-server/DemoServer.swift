@@ -29,6 +29,7 @@ struct DemoServer: AsyncParsableCommand {
     @Flag(name: .customLong("concurrent-handlers"), help: "Run a connection's event handlers side by side (Node's interleaving) instead of one at a time.") var concurrentHandlers = false
     @Flag(name: .customLong("cleanup-empty-child-namespaces"), help: "Remove a namespace made on demand when its last socket leaves.") var cleanupEmptyChildNamespaces = false
     @Flag(help: "Set the Engine.IO io cookie (Node's defaults: Path=/, HttpOnly, SameSite=Lax).") var cookie = false
+    @Flag(name: .customLong("per-message-deflate"), help: "permessage-deflate (RFC 7692) for WebSocket clients that offer it, from 1 KiB.") var perMessageDeflate = false
     @Option(help: "The packet format: default, or msgpack (socket.io-msgpack-parser).") var parser: SocketIOParserName = .default
     @Option(name: .customLong("http-compression-threshold"), help: "Bytes from which polling answers are compressed (gzip or deflate, as the client accepts).") var httpCompressionThreshold = 1024
     @Flag(name: .customLong("no-http-compression"), help: "Never compress polling answers.") var noHTTPCompression = false
@@ -61,6 +62,7 @@ struct DemoServer: AsyncParsableCommand {
         configuration.engine.upgradeTimeout = .milliseconds(upgradeTimeout)
         configuration.engine.httpCompression = noHTTPCompression ? nil : HTTPCompressionOptions(threshold: httpCompressionThreshold)
         if cookie { configuration.engine.cookie = EngineCookie() }
+        if perMessageDeflate { configuration.engine.perMessageDeflate = PerMessageDeflateOptions() }
         configuration.parser = parser.parser
         let connectionErrors = NIOLockedValueBox<[JSONValue]>([])
         configuration.engine.onConnectionError = { failure in

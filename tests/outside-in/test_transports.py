@@ -150,3 +150,12 @@ def test_no_io_cookie_unless_asked_for(server):
     """Node sets no `io` cookie by default (test_engine_options.py turns it on)."""
     r = requests.get(f"{server.url}/socket.io/?EIO=4&transport=polling", timeout=WAIT)
     assert r.status_code == 200 and "Set-Cookie" not in r.headers, r.headers
+
+
+def test_per_message_deflate_is_not_accepted_unless_enabled(server):
+    """Off by default, as in Node (test_per_message_deflate.py turns it on)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as s:
+        head, _ = send_upgrade(s, "/socket.io/?EIO=4&transport=websocket", "127.0.0.1",
+                               {"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"})
+        assert head.startswith("HTTP/1.1 101"), head
+        assert "sec-websocket-extensions" not in head.lower(), head

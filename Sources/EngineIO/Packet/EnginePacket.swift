@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The seven Engine.IO v4 packet types.
@@ -26,6 +27,8 @@ public struct EnginePacket: Sendable, Equatable {
     /// The whole WebSocket frame, encoded once when the same packet goes to many sessions
     /// (a broadcast); every session then writes the same buffer.
     var webSocketFrame: ByteBuffer?
+    /// Its permessage-deflate frame, made once by the first session that needs it.
+    var compressedFrame: CompressedFrame?
 
     public init(_ type: EnginePacketType, _ payload: EngineMessage? = nil) {
         self.type = type
@@ -48,12 +51,29 @@ public struct EnginePacket: Sendable, Equatable {
 public struct PreparedMessages: Sendable {
     let packets: [EnginePacket]
 
-    public init(_ messages: [EngineMessage]) {
+    /// `compressible`: some sessions may have agreed to permessage-deflate (the server has
+    /// ``EngineConfiguration/perMessageDeflate``), so each frame can also be compressed once for all.
+    public init(_ messages: [EngineMessage], compressible: Bool = false) {
         let allocator = ByteBufferAllocator()
         packets = messages.map { message in
             var packet = EnginePacket(.message, message)
             packet.webSocketFrame = EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator)
+            if compressible { packet.compressedFrame = CompressedFrame() }
             return packet
+        }
+    }
+}
+
+/// The compressed frame of a packet many sessions send, made at most once.
+final class CompressedFrame: Sendable {
+    private let frame = NIOLockedValueBox<ByteBuffer??>(nil)
+
+    func get(_ make: () -> ByteBuffer?) -> ByteBuffer? {
+        frame.withLockedValue { frame in
+            if let made = frame { return made }
+            let made = make()
+            frame = .some(made)
+            return made
         }
     }
 }

@@ -60,7 +60,43 @@ public enum EnginePacketCodec {
         if case .binary(let bytes) = packet.payload { binary = bytes }
         let length = binary?.readableBytes ?? textLength(packet)
         var buffer = allocator.buffer(capacity: length + 10)
-        buffer.writeInteger(UInt8(0x80) | (binary == nil ? 0x1 : 0x2))
+        writeFrameHeader(opcode: binary == nil ? 0x1 : 0x2, compressed: false, length: length, into: &buffer)
+        if let binary {
+            buffer.writeImmutableBuffer(binary)
+        } else {
+            writeText(packet, into: &buffer)
+        }
+        return buffer
+    }
+
+    /// The frame for a session that agreed to permessage-deflate: compressed (RSV1 set) from
+    /// the agreed threshold, as it is below it or if compression fails.
+    static func encodeWebSocketFrame(_ packet: EnginePacket, allocator: ByteBufferAllocator, deflate: WebSocketDeflate?) -> ByteBuffer {
+        guard let deflate else { return encodeWebSocketFrame(packet, allocator: allocator) }
+        var binary: ByteBuffer?
+        if case .binary(let bytes) = packet.payload { binary = bytes }
+        guard (binary?.readableBytes ?? textLength(packet)) >= deflate.threshold else { return encodeWebSocketFrame(packet, allocator: allocator) }
+        func compressedFrame() -> ByteBuffer? {
+            var payload: ByteBuffer
+            if let binary {
+                payload = binary
+            } else {
+                payload = allocator.buffer(capacity: textLength(packet))
+                writeText(packet, into: &payload)
+            }
+            guard let compressed = MessageDeflate.compress(payload, windowBits: deflate.serverWindowBits) else { return nil }
+            var frame = allocator.buffer(capacity: compressed.readableBytes + 10)
+            writeFrameHeader(opcode: binary == nil ? 0x1 : 0x2, compressed: true, length: compressed.readableBytes, into: &frame)
+            frame.writeImmutableBuffer(compressed)
+            return frame
+        }
+        let frame = deflate.serverWindowBits == 15 && packet.compressedFrame != nil ? packet.compressedFrame!.get(compressedFrame) : compressedFrame()
+        return frame ?? encodeWebSocketFrame(packet, allocator: allocator)
+    }
+
+    /// FIN, RSV1 when compressed, the opcode, and the unmasked payload length (RFC 6455 §5.2).
+    private static func writeFrameHeader(opcode: UInt8, compressed: Bool, length: Int, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(0x80) | (compressed ? 0x40 : 0) | opcode)
         if length < 126 {
             buffer.writeInteger(UInt8(length))
         } else if length <= Int(UInt16.max) {
@@ -70,12 +106,6 @@ public enum EnginePacketCodec {
             buffer.writeInteger(UInt8(127))
             buffer.writeInteger(UInt64(length))
         }
-        if let binary {
-            buffer.writeImmutableBuffer(binary)
-        } else {
-            writeText(packet, into: &buffer)
-        }
-        return buffer
     }
 
     // MARK: Polling

@@ -129,6 +129,8 @@ public struct EngineConfiguration: Sendable {
     /// Compression of polling answers; on by default with a 1 KiB threshold, as in Node (nil
     /// turns it off).
     public var httpCompression: HTTPCompressionOptions? = HTTPCompressionOptions()
+    /// permessage-deflate for WebSocket clients that offer it; off by default, as in Node.
+    public var perMessageDeflate: PerMessageDeflateOptions?
     /// Told of every refused handshake, unknown session and refused session request.
     public var onConnectionError: (@Sendable (EngineConnectionError) -> Void)?
 

@@ -316,7 +316,7 @@ public final class EngineSession: Sendable {
         let writer = output.writer.value
         let allocator = output.channel.allocator
         for packet in batch {
-            writer.write(EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator))
+            writer.write(EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator, deflate: output.deflate))
         }
         writer.flush()
         if !writer.isWritable {

@@ -41,6 +41,8 @@ struct WebSocketOutput: Sendable {
     let channel: any Channel
     let writer: NIOLoopBound<EngineFrameWriter>
     let queue: EngineWriteQueue
+    /// permessage-deflate, when the connection agreed to it.
+    var deflate: WebSocketDeflate? = nil
 }
 
 /// The sessions of one event loop with frames waiting, written together once per loop turn.
@@ -132,8 +134,8 @@ final class EngineWriteQueues: Sendable {
     private let queues = NIOLockedValueBox<[ObjectIdentifier: EngineWriteQueue]>([:])
 
     /// The output of a WebSocket whose pipeline has `writer`; call on the channel's loop.
-    func output(for channel: any Channel, writer: EngineFrameWriter) -> WebSocketOutput {
-        WebSocketOutput(channel: channel, writer: NIOLoopBound(writer, eventLoop: channel.eventLoop), queue: queue(for: channel.eventLoop))
+    func output(for channel: any Channel, writer: EngineFrameWriter, deflate: WebSocketDeflate? = nil) -> WebSocketOutput {
+        WebSocketOutput(channel: channel, writer: NIOLoopBound(writer, eventLoop: channel.eventLoop), queue: queue(for: channel.eventLoop), deflate: deflate)
     }
 
     private func queue(for eventLoop: any EventLoop) -> EngineWriteQueue {

@@ -31,8 +31,8 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
     private enum Verdict: Sendable {
         case undecided
         case refused(EngineError, HTTPFields)
-        case newSession(EngineRequest, EngineServer.Admission)
-        case join(EngineSession)
+        case newSession(EngineRequest, EngineServer.Admission, WebSocketDeflate?)
+        case join(EngineSession, WebSocketDeflate?)
     }
 
     public let responder: HTTPChannelHandler.Responder
@@ -191,12 +191,17 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         guard request.transport == EngineTransport.websocket.rawValue else {
             return (.refused(.badRequest, responseHeaders), nil)
         }
+        // permessage-deflate when the server allows it and the client offers it.
+        let negotiated = engine.configuration.perMessageDeflate.flatMap {
+            WebSocketDeflate.negotiate(request.headers[.secWebSocketExtensions], threshold: $0.threshold)
+        }
+        if let negotiated { responseHeaders[.secWebSocketExtensions] = negotiated.header }
         if let sid = request.sessionID {
             guard let session = engine.session(id: sid) else { return (.refused(.unknownSession, responseHeaders), nil) }
             if let error = await engine.authorize(request, for: session) { return (.refused(error, responseHeaders), nil) }
             // A session that already has its WebSocket gets the 101 and an immediate close,
             // as the reference server does, so clients see a closed socket rather than an error.
-            return (.join(session), responseHeaders)
+            return (.join(session, negotiated?.agreed), responseHeaders)
         }
         let admission: EngineServer.Admission
         switch await engine.admit(request) {
@@ -211,7 +216,7 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         if let cookie = engine.configuration.cookie {
             responseHeaders.append(HTTPField(name: .setCookie, value: cookie.header(for: admission.id)))
         }
-        return (.newSession(request, admission), responseHeaders)
+        return (.newSession(request, admission, negotiated?.agreed), responseHeaders)
     }
 
     /// The upgrade of a connection that has served requests before. The 101 goes out through
@@ -288,14 +293,25 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
         position: ChannelPipeline.SynchronousOperations.Position = .last
     ) throws {
         let maxPayload = engine.configuration.maxPayload
+        let deflate: WebSocketDeflate? =
+            switch verdict {
+            case .newSession(_, _, let agreed), .join(_, let agreed): agreed
+            default: nil
+            }
         let handler = EngineWebSocketHandler()
+        handler.deflate = deflate
+        handler.maxPayload = maxPayload
         let writer = EngineFrameWriter()
         try channel.pipeline.syncOperations.addHandler(writer, position: .first)
-        let output = engine.writeQueues.output(for: channel, writer: writer)
-        let aggregator = NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maxPayload)
+        let output = engine.writeQueues.output(for: channel, writer: writer, deflate: deflate)
+        // NIO's aggregator drops RSV1, which marks a fragmented message compressed.
+        let aggregator: any ChannelHandler =
+            deflate == nil
+            ? NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maxPayload)
+            : CompressedMessageAggregator(maxSize: maxPayload)
         try channel.pipeline.syncOperations.addHandlers(frameHandlers + [aggregator, handler], position: position)
         switch verdict {
-        case .newSession(let request, let admission):
+        case .newSession(let request, let admission, _):
             let session = engine.makeSession(
                 request: request,
                 admission: admission,
@@ -310,7 +326,7 @@ public struct EngineIOChannel: ServerChildChannel, HTTPChannelHandler {
             try channel.pipeline.syncOperations.context(handler: handler)
                 .writeAndFlush(NIOAny(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
             session.opened()
-        case .join(let session):
+        case .join(let session, _):
             if session.attachUpgradingWebSocket(output) {
                 handler.session = session
             } else {

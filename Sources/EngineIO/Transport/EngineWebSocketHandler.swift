@@ -8,18 +8,34 @@ final class EngineWebSocketHandler: ChannelInboundHandler, RemovableChannelHandl
 
     var session: EngineSession?
     private var closing = false
+    /// Set when the connection agreed to permessage-deflate: compressed messages are inflated
+    /// up to `maxPayload`.
+    var deflate: WebSocketDeflate?
+    var maxPayload = 1_000_000
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         // Once a Close is sent, the connection ends when it has left; frames read meanwhile are
         // discarded (RFC 6455 §1.4), except the client's Close answering ours.
         if closing, frame.opcode != .connectionClose { return }
+        var payload = frame.unmaskedData
+        if frame.rsv1 {
+            // Only a data message of a connection that agreed to permessage-deflate may be compressed.
+            guard deflate != nil, frame.opcode == .text || frame.opcode == .binary else { return sendClose(.protocolError, context: context) }
+            do {
+                payload = try MessageDeflate.inflate(payload, limit: maxPayload)
+            } catch .tooLarge {
+                return sendClose(.messageTooLarge, context: context)
+            } catch {
+                return sendClose(.dataInconsistentWithMessage, context: context)
+            }
+        }
         switch frame.opcode {
         case .text:
-            let packet = try? EnginePacketCodec.decodeText(frame.unmaskedData)
+            let packet = try? EnginePacketCodec.decodeText(payload)
             session?.receiveFrame(packet)
         case .binary:
-            session?.receiveFrame(EnginePacketCodec.decodeBinary(frame.unmaskedData))
+            session?.receiveFrame(EnginePacketCodec.decodeBinary(payload))
         case .ping:
             let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)

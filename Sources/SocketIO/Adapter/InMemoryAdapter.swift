@@ -126,7 +126,7 @@ public final class InMemoryAdapter: Adapter {
         if let recovery, packet.type == .event, packet.id == nil, !options.flags.volatile, let data = packet.data?.arrayValue {
             packet.data = .array(recovery.record(data, options: options))
         }
-        let encoded = PreparedMessages(namespace.server.configuration.parser.encode(packet))
+        let encoded = PreparedMessages(namespace.server.configuration.parser.encode(packet), compressible: namespace.server.configuration.engine.perMessageDeflate != nil)
         // The offset, if it has one, tells a socket being recovered what its replay already holds.
         let offset = packet.type == .event && packet.id == nil ? packet.data?.arrayValue?.last?.stringValue : nil
         for id in matchingSocketIDs(options) {
@@ -140,7 +140,7 @@ public final class InMemoryAdapter: Adapter {
         clientCount: @escaping @Sendable (Int) -> Void,
         ack: @escaping @Sendable (JSONValue) -> Void
     ) {
-        let encoded = PreparedMessages(namespace.server.configuration.parser.encode(packet))
+        let encoded = PreparedMessages(namespace.server.configuration.parser.encode(packet), compressible: namespace.server.configuration.engine.perMessageDeflate != nil)
         let targets = matchingSocketIDs(options).compactMap { namespace.socket(id: $0) }
         clientCount(targets.count)
         guard let id = packet.id else { return }
