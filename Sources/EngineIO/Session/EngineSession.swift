@@ -353,7 +353,9 @@ public final class EngineSession: Sendable {
             runtime.machine = machine
             var effects = actions.flatMap { translate($0, &runtime) }
             if wasUpgrading, machine.transport == .websocket, !runtime.onUpgrade.isEmpty {
+                // A session upgrades once; letting go of the handlers frees what they hold.
                 effects.append(.upgraded(runtime.onUpgrade))
+                runtime.onUpgrade = []
             }
             return effects
         }
@@ -404,6 +406,7 @@ public final class EngineSession: Sendable {
             effects.append(.finished(runtime.onClose, reason))
             runtime.onMessage = nil
             runtime.onClose = nil
+            runtime.onUpgrade = []
             return effects
         }
     }

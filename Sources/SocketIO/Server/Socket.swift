@@ -97,6 +97,17 @@ public final class Socket: Sendable {
         /// While a recovered socket's missed events are being replayed: what is sent to it
         /// meanwhile, with each event's offset, sent after the replay (see ``hold()``).
         var held: [(messages: PreparedMessages, volatile: Bool, offset: String?)]?
+
+        /// Every handler and middleware, once the socket is gone.
+        mutating func dropListeners() {
+            handlers = [:]
+            anyHandlers = []
+            outgoingHandlers = []
+            middleware = []
+            errorHandlers = []
+            disconnectingHandlers = []
+            disconnectHandlers = []
+        }
     }
 
     private let state = NIOLockedValueBox(State())
@@ -470,6 +481,7 @@ public final class Socket: Sendable {
         let acks = state.withLockedValue { state in
             state.phase = .closed
             state.early = nil
+            state.dropListeners()
             defer { state.acks = [:] }
             return state.acks
         }
@@ -547,6 +559,8 @@ public final class Socket: Sendable {
             return state.disconnectHandlers.take()
         }
         for handler in handlers { await handler.handler(reason) }
+        // Handlers often capture their socket: dropping them ends that cycle.
+        state.withLockedValue { $0.dropListeners() }
     }
 }
 
