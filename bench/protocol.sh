@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Protocol benchmark of the Socket.IO library alone (no database, no Redis): fanout latency at a
-# few offered rates, then memory per idle connection. Run from anywhere: `make bench-protocol`.
+# Protocol benchmark of the Socket.IO library alone (no database, no Redis): fanout latency and
+# server CPU per delivery at a few offered rates, the same with padded bids without and with
+# permessage-deflate (CPU and bytes received per delivery), then memory per idle connection. Run from anywhere: `make bench-protocol`.
 # Loopback only; every wait below is bounded. Results: .data/bench/protocol-*.json and
 # .data/bench/protocol.md.
 set -euo pipefail
@@ -14,6 +15,9 @@ FANOUT_SOCKETS="${BENCH_FANOUT_SOCKETS:-200}"
 FANOUT_EMITTERS="${BENCH_FANOUT_EMITTERS:-10}"
 FANOUT_SECONDS="${BENCH_FANOUT_SECONDS:-10}"
 IDLE_CONNECTIONS="${BENCH_IDLE_CONNECTIONS:-10000}"
+# permessage-deflate: bids padded to about this many bytes of text, at this rate, without and with it.
+DEFLATE_PAYLOAD="${BENCH_DEFLATE_PAYLOAD:-2048}"
+DEFLATE_RATE="${BENCH_DEFLATE_RATE:-100}"
 # Figures are only meaningful from release builds; debug exists to smoke-test this script quickly.
 CONFIGURATION="${BENCH_CONFIGURATION:-release}"
 OUT=.data/bench
@@ -63,11 +67,12 @@ port_in_use() {
 
 start_server() {
     local log="$1"
+    shift
     if port_in_use; then
         echo "port $PORT is already in use; set BENCH_PORT to a free port" >&2
         exit 1
     fi
-    "$SERVER" --host 127.0.0.1 --port "$PORT" >"$log" 2>&1 &
+    "$SERVER" --host 127.0.0.1 --port "$PORT" "$@" >"$log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do
         # A bare TCP probe: an HTTP request would open an Engine.IO session and skew the memory baseline.
@@ -92,13 +97,31 @@ for rate in $RATES; do
     echo "-- offered $rate bids/s"
     if timeout $((FANOUT_SECONDS + 120)) "$BENCH" fanout --url "$URL" --sockets "$FANOUT_SOCKETS" \
         --emitters "$FANOUT_EMITTERS" --rate "$rate" --duration "$FANOUT_SECONDS" --room protocol \
-        --json "$OUT/protocol-fanout-$rate.json"; then
+        --server-pid "$server_pid" --json "$OUT/protocol-fanout-$rate.json"; then
         results+=("$OUT/protocol-fanout-$rate.json")
     else
         failures+=("fanout at $rate bids/s")
     fi
 done
 stop_server
+
+# The same fan-out with bids padded to DEFLATE_PAYLOAD bytes, without and then with
+# permessage-deflate (server flag and client offer): server CPU and bytes received per delivery.
+for deflate in off on; do
+    flags=()
+    [ "$deflate" = on ] && flags=(--per-message-deflate)
+    echo "== fanout with ${DEFLATE_PAYLOAD}-byte bids at $DEFLATE_RATE bids/s, permessage-deflate $deflate"
+    start_server "$OUT/protocol-server-deflate-$deflate.log" ${flags[@]+"${flags[@]}"}
+    if timeout $((FANOUT_SECONDS + 120)) "$BENCH" fanout --url "$URL" --sockets "$FANOUT_SOCKETS" \
+        --emitters "$FANOUT_EMITTERS" --rate "$DEFLATE_RATE" --duration "$FANOUT_SECONDS" --room protocol \
+        --payload-bytes "$DEFLATE_PAYLOAD" ${flags[@]+"${flags[@]}"} --server-pid "$server_pid" \
+        --json "$OUT/protocol-fanout-deflate-$deflate.json"; then
+        results+=("$OUT/protocol-fanout-deflate-$deflate.json")
+    else
+        failures+=("fanout with permessage-deflate $deflate")
+    fi
+    stop_server
+done
 
 echo "== idle: $IDLE_CONNECTIONS connections against a fresh server"
 start_server "$OUT/protocol-server-idle.log"

@@ -4,13 +4,41 @@ logins per client address; nginx hashes on it)."""
 from __future__ import annotations
 
 import itertools
+import random
 import socket
 from typing import Callable
 
 from requests.adapters import HTTPAdapter
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_picker = random.Random()
+
+
 def free_port() -> int:
+    """A loopback port nothing listens on, drawn below the kernel's ephemeral range: a port the
+    kernel handed out (`bind(0)`) is also what it gives the next outgoing connection as its local
+    port, and a server started there — or restarted there by a test — then finds it taken.
+    Ports in [10000, ephemeral low) are never given to outgoing connections."""
+    low, _ = _ephemeral_range()
+    if low > 11000:
+        for _ in range(200):
+            port = _picker.randrange(10000, low)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            if not port_open(port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

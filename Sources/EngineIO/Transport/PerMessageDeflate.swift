@@ -249,3 +249,16 @@ final class CompressedMessageAggregator: ChannelInboundHandler, RemovableChannel
         }
     }
 }
+
+/// The client side of permessage-deflate, for tools that talk to a server from outside (the
+/// benchmark's load generator): the offer a client sends, and the inflation of a message the
+/// server sent compressed (RSV1 set). Clients using this send their own messages uncompressed.
+public enum PerMessageDeflateClient {
+    /// A `Sec-WebSocket-Extensions` offer the server accepts: no context takeover either way.
+    public static let offer = "permessage-deflate; client_no_context_takeover; server_no_context_takeover"
+
+    /// The message a compressed payload holds, or nil when it does not inflate to at most `limit` bytes.
+    public static func inflate(_ payload: ByteBuffer, limit: Int) -> ByteBuffer? {
+        try? MessageDeflate.inflate(payload, limit: limit)
+    }
+}

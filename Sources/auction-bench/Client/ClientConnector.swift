@@ -1,3 +1,4 @@
+import EngineIO
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -12,6 +13,10 @@ struct ClientConnector: Sendable {
     var census: ConnectionCensus
     /// Adds the scenario's handlers after `SocketIOClientHandler`; runs on the channel's event loop.
     var scenarioHandlers: @Sendable (Channel) throws -> Void
+    /// Offer permessage-deflate and inflate what the server sends compressed.
+    var perMessageDeflate = false
+    /// Where a connection counts the bytes it receives off the wire, if anywhere; runs on its event loop.
+    var wireBytes: (@Sendable (EventLoop) -> WireBytes)? = nil
 
     /// Largest WebSocket message accepted; bids are tiny, this only guards against a runaway server.
     private static let maximumMessageSize = 1 << 20
@@ -32,6 +37,9 @@ struct ClientConnector: Sendable {
         headers.add(name: "Host", value: address.hostHeader)
         headers.add(name: "Content-Length", value: "0")
         for header in extraHeaders { headers.add(name: header.name, value: header.value) }
+        let perMessageDeflate = self.perMessageDeflate
+        if perMessageDeflate { headers.add(name: "Sec-WebSocket-Extensions", value: PerMessageDeflateClient.offer) }
+        let wireBytes = self.wireBytes
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: address.webSocketTarget(room: room), headers: headers)
 
         let timeout = eventLoop.scheduleTask(in: handshakeTimeout) {
@@ -44,11 +52,15 @@ struct ClientConnector: Sendable {
             .connectTimeout(handshakeTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let wireBytes {
+                        try channel.pipeline.syncOperations.addHandler(WireByteCounter(counter: wireBytes(channel.eventLoop)))
+                    }
                     let upgrader = NIOTypedWebSocketClientUpgrader<Void>(
                         maxFrameSize: Self.maximumMessageSize,
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
-                                let handlers: [ChannelHandler] = [
+                                let inflating: [ChannelHandler] = perMessageDeflate ? [InflatingFrameHandler(limit: Self.maximumMessageSize)] : []
+                                let handlers: [ChannelHandler] = inflating + [
                                     NIOWebSocketFrameAggregator(
                                         minNonFinalFragmentSize: 0,
                                         maxAccumulatedFrameCount: 1024,

@@ -35,6 +35,15 @@ struct FanoutCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait after emission for outstanding acks and deliveries.")
     var drain = 5.0
 
+    @Option(name: .customLong("payload-bytes"), help: "Pad every bid with about this many bytes of text (0: no padding).")
+    var payloadBytes = 0
+
+    @Flag(name: .customLong("per-message-deflate"), help: "Offer permessage-deflate (RFC 7692) and inflate what the server compresses.")
+    var perMessageDeflate = false
+
+    @Option(name: .customLong("server-pid"), help: "A server process whose CPU time (/proc/<pid>/stat) over the emission and drain is reported per delivery; repeat for several.")
+    var serverPIDs: [Int32] = []
+
     @OptionGroup var client: ClientOptions
 
     func validate() throws {
@@ -42,6 +51,10 @@ struct FanoutCommand: AsyncParsableCommand {
         guard (1...sockets).contains(emitters) else { throw ValidationError("--emitters must be between 1 and --sockets") }
         guard rate > 0, duration > 0 else { throw ValidationError("--rate and --duration must be positive") }
         guard settle >= 0, drain >= 0 else { throw ValidationError("--settle and --drain cannot be negative") }
+        guard (0...(1 << 19)).contains(payloadBytes) else { throw ValidationError("--payload-bytes must be between 0 and 524288") }
+        for pid in serverPIDs where ProcessCPU.of(pid: pid) == nil {
+            throw ValidationError("--server-pid \(pid): no such process, or /proc/\(pid)/stat unreadable")
+        }
         for url in urls { _ = try ServerAddress(url: url) }
     }
 
@@ -60,13 +73,19 @@ struct FanoutCommand: AsyncParsableCommand {
         let clock = BenchClock()
         let census = ConnectionCensus()
         let emitterCount = emitters
-        let connector = ClientConnector(handshakeTimeout: client.handshakeTimeAmount, census: census) { channel in
+        let note = BidPayload.note(bytes: payloadBytes)
+        let wireCounters = loops.map { _ in WireBytes() }
+        let wireByLoop = Dictionary(uniqueKeysWithValues: zip(loops.map { ObjectIdentifier($0) }, wireCounters))
+        var configured = ClientConnector(handshakeTimeout: client.handshakeTimeAmount, census: census) { channel in
             let tally = tallyByLoop[ObjectIdentifier(channel.eventLoop)]!
-            let traffic = BidTrafficHandler(tally: tally, clock: clock, emitterCount: emitterCount)
+            let traffic = BidTrafficHandler(tally: tally, clock: clock, emitterCount: emitterCount, note: note)
             try channel.pipeline.syncOperations.addHandler(traffic)
             let socketIO = try channel.pipeline.syncOperations.handler(type: SocketIOClientHandler.self)
             try channel.pipeline.syncOperations.addHandler(BidFrameFastPath(traffic: traffic, clock: clock), position: .before(socketIO))
         }
+        configured.perMessageDeflate = perMessageDeflate
+        configured.wireBytes = { wireByLoop[ObjectIdentifier($0)]! }
+        let connector = configured
         let room = self.room
         let ramp = ConnectionRamp(total: sockets, parallelism: client.parallel, completionLoop: loops[0]) { index in
             connector.connect(to: addresses[index % addresses.count], room: room, on: loops[index % loops.count])
@@ -103,6 +122,11 @@ struct FanoutCommand: AsyncParsableCommand {
             channels[emitter].pipeline.fireUserInboundEventTriggered(emission)
         }
 
+        let serverPIDs = self.serverPIDs
+        let cpuAtStart = serverPIDs.map { ProcessCPU.of(pid: $0) ?? .zero }
+        let wireAtStart = WireBytes.total(wireCounters)
+        let deliveredAtStart = FanoutTally.merged(tallies).delivered
+
         // The emission window, sampled each second.
         var timeline: [FanoutResult.Sample] = []
         // Samples are aligned to the start, so each covers one whole second of emission.
@@ -137,6 +161,11 @@ struct FanoutCommand: AsyncParsableCommand {
         }
         let drainSeconds = clock.seconds(since: drainStart)
         let counts = census.counts
+        let deliveredInRun = final.delivered - deliveredAtStart
+        let wireBytesInRun = WireBytes.total(wireCounters) - wireAtStart
+        let serverCPU = zip(serverPIDs, cpuAtStart).map { pid, before in
+            FanoutResult.ServerCPU.Process(pid: pid, cpu: (ProcessCPU.of(pid: pid) ?? before) - before)
+        }
 
         census.beginShutdown()
         let closes = channels.map { $0.close() }
@@ -166,6 +195,11 @@ struct FanoutCommand: AsyncParsableCommand {
                 drainSeconds: drainSeconds
             ),
             latency: .init(ack: LatencySummary(final.ackLatency), delivery: LatencySummary(final.deliveryLatency)),
+            wire: .init(
+                payloadBytes: payloadBytes, perMessageDeflate: perMessageDeflate, bytesReceived: wireBytesInRun,
+                bytesPerDelivery: deliveredInRun > 0 ? Double(wireBytesInRun) / Double(deliveredInRun) : nil
+            ),
+            serverCPU: serverCPU.isEmpty ? nil : .init(processes: serverCPU, deliveries: deliveredInRun),
             timeline: timeline
         )
         let path = client.json ?? ResultFile.defaultPath(scenario: "fanout", startedAt: startedAt)
@@ -204,6 +238,7 @@ struct FanoutCommand: AsyncParsableCommand {
           delivered  \(traffic.delivered) of \(traffic.expectedDeliveries) expected (\(decimal(traffic.deliveredPerSecond, places: 0))/s in the window), \(traffic.missingDeliveries) missing, \(traffic.gaps) gaps, \(traffic.outOfOrder) out of order
           ack        \(result.latency.ack.line)
           delivery   \(result.latency.delivery.line)
+          wire       \(result.wire?.bytesPerDelivery.map { decimal($0, places: 1) } ?? "–") bytes received per delivery (bids padded by \(result.wire?.payloadBytes ?? 0) bytes, permessage-deflate \(result.wire?.perMessageDeflate == true ? "offered" : "off"))\(result.serverCPU.map { "\n  server CPU \($0.line)" } ?? "")
           verdict    \(complete ? "every bid acked and delivered to every socket" : "INCOMPLETE: see missing/unacked above")\(result.parameters.urls.count > 1 && !complete ? "\n             (several URLs: deliveries cross instances only when they share an adapter, e.g. --redis)" : "")
           result     \(path)
         """)

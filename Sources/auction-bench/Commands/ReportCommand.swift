@@ -43,8 +43,8 @@ struct ReportCommand: ParsableCommand {
         var lines = [
             "### Fanout: one room, every bid acked to its sender and broadcast to every socket",
             "",
-            "| sockets | emitters | offered/s | sent/s | acked/s | delivered/s | delivered / expected | ack p50 | ack p90 | ack p99 | ack max | delivery p50 | delivery p90 | delivery p99 | delivery max | dropped |",
-            "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| sockets | emitters | offered/s | sent/s | acked/s | delivered/s | delivered / expected | ack p50 | ack p90 | ack p99 | ack max | delivery p50 | delivery p90 | delivery p99 | delivery max | dropped | padding | deflate | server CPU µs/delivery (user + sys) | bytes received/delivery |",
+            "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
         ]
         for result in results {
             let traffic = result.traffic
@@ -61,6 +61,14 @@ struct ReportCommand: ParsableCommand {
                 ms(ack.p50Ms), ms(ack.p90Ms), ms(ack.p99Ms), ms(ack.maxMs),
                 ms(delivery.p50Ms), ms(delivery.p90Ms), ms(delivery.p99Ms), ms(delivery.maxMs),
                 "\(result.connections.dropped)",
+                result.wire.map { "\($0.payloadBytes) B" } ?? "–",
+                result.wire.map { $0.perMessageDeflate ? "offered" : "off" } ?? "–",
+                result.serverCPU.flatMap { cpu in
+                    cpu.microsecondsPerDelivery.map { total in
+                        "\(decimal(total, places: 2)) (\(decimal(cpu.userMicrosecondsPerDelivery ?? 0, places: 2)) + \(decimal(cpu.systemMicrosecondsPerDelivery ?? 0, places: 2)))"
+                    }
+                } ?? "–",
+                result.wire?.bytesPerDelivery.map { decimal($0, places: 1) } ?? "–",
             ]
             lines.append("| " + cells.joined(separator: " | ") + " |")
         }

@@ -60,6 +60,56 @@ struct FanoutResult: Codable, Sendable {
         var deliveryP99Ms: Double?
     }
 
+    /// What the clients received off the wire over the emission and drain.
+    struct Wire: Codable, Sendable {
+        var payloadBytes: Int
+        var perMessageDeflate: Bool
+        var bytesReceived: Int
+        var bytesPerDelivery: Double?
+    }
+
+    /// Server CPU over the emission and drain (`/proc/<pid>/stat`), per delivery in that span.
+    struct ServerCPU: Codable, Sendable {
+        struct Process: Codable, Sendable {
+            var pid: Int32
+            var userSeconds: Double
+            var systemSeconds: Double
+
+            init(pid: Int32, cpu: ProcessCPU) {
+                self.pid = pid
+                self.userSeconds = cpu.userSeconds
+                self.systemSeconds = cpu.systemSeconds
+            }
+        }
+
+        var processes: [Process]
+        var deliveries: Int
+        var userSeconds: Double
+        var systemSeconds: Double
+        /// (user + system) of all the processes / deliveries, in microseconds.
+        var microsecondsPerDelivery: Double?
+        var userMicrosecondsPerDelivery: Double?
+        var systemMicrosecondsPerDelivery: Double?
+
+        init(processes: [Process], deliveries: Int) {
+            self.processes = processes
+            self.deliveries = deliveries
+            userSeconds = processes.reduce(0) { $0 + $1.userSeconds }
+            systemSeconds = processes.reduce(0) { $0 + $1.systemSeconds }
+            let perDelivery = { (seconds: Double) in deliveries > 0 ? seconds * 1e6 / Double(deliveries) : nil }
+            microsecondsPerDelivery = perDelivery(userSeconds + systemSeconds)
+            userMicrosecondsPerDelivery = perDelivery(userSeconds)
+            systemMicrosecondsPerDelivery = perDelivery(systemSeconds)
+        }
+
+        var line: String {
+            guard let total = microsecondsPerDelivery, let user = userMicrosecondsPerDelivery, let system = systemMicrosecondsPerDelivery else {
+                return "no deliveries"
+            }
+            return "\(decimal(total, places: 2)) µs per delivery (user \(decimal(user, places: 2)), system \(decimal(system, places: 2))) over \(processes.count) process\(processes.count == 1 ? "" : "es"), \(deliveries) deliveries"
+        }
+    }
+
     var scenario = "fanout"
     var startedAt: String
     var clockNote = "latencies use one monotonic clock shared by all clients of the load generator; sentAt in payloads is nanoseconds since run start"
@@ -67,5 +117,8 @@ struct FanoutResult: Codable, Sendable {
     var connections: Connections
     var traffic: Traffic
     var latency: Latency
+    /// Nil in results written before it was measured.
+    var wire: Wire?
+    var serverCPU: ServerCPU?
     var timeline: [Sample]
 }

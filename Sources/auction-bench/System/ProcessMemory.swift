@@ -6,7 +6,7 @@ import Glibc
 enum ProcessMemory {
     /// `VmRSS` in bytes, or nil when the process or the file is not there (not Linux, process gone).
     static func residentBytes(pid: Int32) -> UInt64? {
-        guard let status = readFile("/proc/\(pid)/status") else { return nil }
+        guard let status = readProcFile("/proc/\(pid)/status") else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
             // The line reads "VmRSS:   123456 kB".
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -19,7 +19,7 @@ enum ProcessMemory {
     static var ownPID: Int32 { getpid() }
 
     /// Small procfs files only; their size is reported as 0, so read until end of file.
-    private static func readFile(_ path: String) -> String? {
+    static func readProcFile(_ path: String) -> String? {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

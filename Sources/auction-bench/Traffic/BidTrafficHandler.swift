@@ -23,8 +23,12 @@ final class BidTrafficHandler: ChannelInboundHandler {
     private var pendingAcks: [Int: Int64] = [:]
     private var timer: Scheduled<Void>?
 
-    init(tally: FanoutTally, clock: BenchClock, emitterCount: Int) {
+    /// The padding every bid this client emits carries (`BidPayload.note`), if any.
+    private let note: String?
+
+    init(tally: FanoutTally, clock: BenchClock, emitterCount: Int, note: String? = nil) {
         self.tally = tally
+        self.note = note
         self.clock = clock
         self.lastSeq = Array(repeating: -1, count: emitterCount)
     }
@@ -101,7 +105,8 @@ final class BidTrafficHandler: ChannelInboundHandler {
         guard due > 0 else { return armTimer(context: context) }
         for _ in 0..<due {
             let sentAt = clock.now()
-            let bid = BidPayload(seq: nextSeq, sentAt: sentAt, emitter: emitter)
+            var bid = BidPayload(seq: nextSeq, sentAt: sentAt, emitter: emitter)
+            bid.note = note
             nextSeq += 1
             let id = nextAckID
             nextAckID += 1
