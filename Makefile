@@ -8,7 +8,7 @@ VENV_PY := $(VENV)/bin/python
 BIN_DIR ?= .build/debug
 export BIN_DIR
 
-.PHONY: deps build run run-cluster run-observed test compliance fuzz bench bench-protocol bench-service bench-herd bench-cluster bench-sharded bench-streams clean
+.PHONY: deps build run run-cluster run-observed test compliance fuzz bench bench-protocol bench-service bench-herd bench-cluster bench-sharded bench-streams bench-count clean
 
 ## deps: install what the tests need (Debian packages as root, Python venv in .data/venv)
 deps:
@@ -79,6 +79,10 @@ bench-sharded:
 ## bench-streams: fan-out over two instances on one Redis with the classic, streams and streams + recovery adapters, then each through a 3 s Redis SIGKILL: catch-up time and deliveries lost (release build; see bench/streams.sh)
 bench-streams:
 	bash bench/streams.sh
+
+## bench-count: heap allocations and socket writes of the server per delivery, counted exactly (LD_PRELOAD shim), a fixed small fan-out (50 sockets, 50 bids/s) run twice and differenced; the regression guard that does not need a quiet machine (release build; see bench/alloc-count.sh)
+bench-count:
+	bash bench/alloc-count.sh
 
 ## clean: remove build products and test scratch (keeps the venv in .data/venv)
 clean:

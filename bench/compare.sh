@@ -3,7 +3,11 @@
 # load, one after the other on this machine. Shapes:
 #   single  — one instance, FANOUT sockets in one room, offered bid rates swept upwards;
 #   cluster — two instances sharing Redis, CLUSTER sockets split between them, rates swept;
-#   idle    — IDLE WebSockets held on one instance; resident memory per connection.
+#   idle    — IDLE WebSockets held on one instance; resident memory per connection;
+#   everyday1 / everyday2 — EVERYDAY sockets in one room at the fixed rates EVERYDAY_RATES (no
+#             sweep), on one instance and on two over Redis: server CPU per delivery.
+# Every fan-out run reports the servers' CPU (user + system from /proc/<pid>/stat, Redis not
+# included) per delivery.
 # A server's sweep stops at its first saturated rate (a bid lost or unacked, or delivery p99 over
 # SATURATED_MS), so a slow peer does not stretch the run. Results: .data/bench/compare/*.json,
 # then BENCHMARKS.md and docs/bench-p99.png written by bench/report.py. Loopback only; every
@@ -21,6 +25,9 @@ CLUSTER_RATES="${BENCH_CLUSTER_RATES:-5 10 25 50 100 150 200 300}"
 EMITTERS="${BENCH_EMITTERS:-10}"
 SECONDS_PER_RATE="${BENCH_SECONDS:-8}"
 IDLE_CONNECTIONS="${BENCH_IDLE_CONNECTIONS:-20000}"
+EVERYDAY_SOCKETS="${BENCH_EVERYDAY_SOCKETS:-200}"
+EVERYDAY_RATES="${BENCH_EVERYDAY_RATES:-150 300}"
+EVERYDAY_SECONDS="${BENCH_EVERYDAY_SECONDS:-10}"
 SATURATED_MS="${BENCH_SATURATED_MS:-1000}"
 SERVERS="${BENCH_SERVERS:-swift python}"
 PORT_A="${BENCH_PORT_A:-3410}"
@@ -120,22 +127,24 @@ EOF
 
 failures=()
 
-# sweep KIND SHAPE SOCKETS "RATES" URL...
+# sweep KIND SHAPE SOCKETS "RATES" URL... (SWEEP_SECONDS per rate; SWEEP_ALL=1 runs every rate)
 sweep() {
     local kind="$1" shape="$2" sockets="$3" rates="$4"
     shift 4
-    local urls=()
+    local urls=() cpu=()
     for url in "$@"; do urls+=(--url "$url"); done
+    for pid in ${pids[@]+"${pids[@]}"}; do cpu+=(--server-pid "$pid"); done
+    local seconds="${SWEEP_SECONDS:-$SECONDS_PER_RATE}"
     for rate in $rates; do
         local file="$OUT/fanout-$shape-$kind-$rate.json"
-        say "$kind, $shape: $sockets sockets, offered $rate bids/s for ${SECONDS_PER_RATE}s"
-        if ! timeout $((SECONDS_PER_RATE + 120)) "$BENCH" fanout "${urls[@]}" --sockets "$sockets" --emitters "$EMITTERS" \
-            --rate "$rate" --duration "$SECONDS_PER_RATE" --drain 5 --room "bench-$rate" --json "$file"; then
+        say "$kind, $shape: $sockets sockets, offered $rate bids/s for ${seconds}s"
+        if ! timeout $((seconds + 120)) "$BENCH" fanout "${urls[@]}" --sockets "$sockets" --emitters "$EMITTERS" \
+            --rate "$rate" --duration "$seconds" --drain 5 --room "bench-$rate" ${cpu[@]+"${cpu[@]}"} --json "$file"; then
             failures+=("$kind $shape fanout at $rate bids/s")
             rm -f "$file"
             return 0
         fi
-        if saturated "$file"; then
+        if [ -z "${SWEEP_ALL:-}" ] && saturated "$file"; then
             say "$kind saturated at $rate bids/s in shape $shape; higher rates skipped"
             return 0
         fi
@@ -160,6 +169,20 @@ for kind in $SERVERS; do
     start_server "$kind" "$PORT_A" "$REDIS_URL"
     start_server "$kind" "$PORT_B" "$REDIS_URL"
     sweep "$kind" cluster "$CLUSTER_SOCKETS" "$CLUSTER_RATES" "http://127.0.0.1:$PORT_A" "http://127.0.0.1:$PORT_B"
+    stop_servers
+done
+
+# Everyday load: fixed rates, every one run (a saturated server shows in its delivery figures).
+for kind in $SERVERS; do
+    say "$kind: everyday load, one instance on $PORT_A"
+    start_server "$kind" "$PORT_A"
+    SWEEP_ALL=1 SWEEP_SECONDS="$EVERYDAY_SECONDS" sweep "$kind" everyday1 "$EVERYDAY_SOCKETS" "$EVERYDAY_RATES" "http://127.0.0.1:$PORT_A"
+    stop_servers
+    say "$kind: everyday load, two instances on $PORT_A and $PORT_B sharing $REDIS_URL"
+    redis-cli -p "$REDIS_PORT" flushall >/dev/null
+    start_server "$kind" "$PORT_A" "$REDIS_URL"
+    start_server "$kind" "$PORT_B" "$REDIS_URL"
+    SWEEP_ALL=1 SWEEP_SECONDS="$EVERYDAY_SECONDS" sweep "$kind" everyday2 "$EVERYDAY_SOCKETS" "$EVERYDAY_RATES" "http://127.0.0.1:$PORT_A" "http://127.0.0.1:$PORT_B"
     stop_servers
 done
 

@@ -23,6 +23,11 @@ SHAPES = {
     "single": "one instance",
     "cluster": "two instances over Redis",
 }
+# Fixed rates, every one run, for server CPU per delivery (bench/compare.sh's everyday load).
+EVERYDAY = {
+    "everyday1": "one instance",
+    "everyday2": "two instances over Redis",
+}
 
 
 def load(results_dir):
@@ -73,12 +78,55 @@ def ratio(numerator, denominator):
     return f"{numerator / denominator:.1f}×"
 
 
+def cpu_per_delivery(run):
+    """(total, user, system) server µs per delivery, or None where the run did not measure it."""
+    cpu = run.get("serverCPU")
+    if not cpu or cpu.get("microsecondsPerDelivery") is None:
+        return None
+    return cpu["microsecondsPerDelivery"], cpu["userMicrosecondsPerDelivery"], cpu["systemMicrosecondsPerDelivery"]
+
+
+def cpu_cell(run):
+    figures = cpu_per_delivery(run) if run else None
+    if figures is None:
+        return "–"
+    total, user, system = figures
+    return f"{total:.1f} µs ({user:.1f} + {system:.1f})"
+
+
+def everyday_table(fanouts):
+    lines = [
+        "| shape | offered bids/s | offered deliveries/s | ours: CPU per delivery (user + sys) | ours: delivered, p99 "
+        "| python-socketio: CPU per delivery (user + sys) | python-socketio: delivered, p99 | CPU ratio (python / ours) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for shape, title in EVERYDAY.items():
+        runs_by_server = fanouts.get(shape, {})
+        rates = sorted({run["parameters"]["offeredRatePerSecond"] for runs in runs_by_server.values() for run in runs})
+        for rate in rates:
+            runs = {server: next((run for run in runs_by_server.get(server, []) if run["parameters"]["offeredRatePerSecond"] == rate), None) for server in SERVERS}
+            any_run = runs["swift"] or runs["python"]
+            cells = [title, f"{rate:g}", f"{offered_deliveries(any_run):,.0f}"]
+            for server in SERVERS:
+                run = runs[server]
+                if run is None:
+                    cells += ["not run", ""]
+                    continue
+                state = "all" if complete(run) else f"{run['traffic']['delivered'] / max(1, run['traffic']['expectedDeliveries']):.0%} (saturated)"
+                cells += [cpu_cell(run), f"{state}, {ms(run['latency']['delivery']['p99Ms'])}"]
+            ours, theirs = (cpu_per_delivery(runs[s]) if runs[s] else None for s in ("swift", "python"))
+            cells.append(ratio(theirs[0], ours[0]) if ours and theirs else "–")
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def fanout_table(shape, runs_by_server):
     rates = sorted({run["parameters"]["offeredRatePerSecond"] for runs in runs_by_server.values() for run in runs})
     lines = [
         "| offered bids/s | offered deliveries/s | ours: delivered/s | ours: delivery p50 / p99 | ours: ack p99 "
-        "| python-socketio: delivered/s | python-socketio: delivery p50 / p99 | python-socketio: ack p99 | p99 ratio (python / ours) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| python-socketio: delivered/s | python-socketio: delivery p50 / p99 | python-socketio: ack p99 | p99 ratio (python / ours) "
+        "| ours: CPU per delivery | python-socketio: CPU per delivery |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for rate in rates:
         cells = [f"{rate:g}"]
@@ -101,6 +149,7 @@ def fanout_table(shape, runs_by_server):
             cells.append(ratio(runs["python"]["latency"]["delivery"]["p99Ms"], runs["swift"]["latency"]["delivery"]["p99Ms"]))
         else:
             cells.append("–")
+        cells += [cpu_cell(runs["swift"]), cpu_cell(runs["python"])]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -303,6 +352,18 @@ def main():
         sockets = next(iter(fanouts[shape].values()))[0]["parameters"]["sockets"]
         lines += [f"## Fan-out, {title}: {sockets:,} sockets in one room", ""]
         lines += fanout_table(shape, fanouts[shape]) + [""]
+
+    if any(shape in fanouts for shape in EVERYDAY):
+        sockets = next(iter(next(fanouts[shape] for shape in EVERYDAY if shape in fanouts).values()))[0]["parameters"]["sockets"]
+        lines += [
+            f"## Server CPU per delivery at everyday load: {sockets:,} sockets in one room, fixed rates",
+            "",
+            "Server CPU = user + system time of the server processes (`/proc/<pid>/stat`; Redis not included) from the start "
+            "of emission to the end of the drain, divided by the deliveries in that span. A server that cannot keep up "
+            "(saturated) is still charged per message it delivered.",
+            "",
+        ]
+        lines += everyday_table(fanouts) + [""]
 
     if idles:
         lines += [

@@ -24,6 +24,13 @@ struct BenchServer: AsyncParsableCommand {
     @Flag(help: "Set the Engine.IO io cookie (Node's defaults: Path=/, HttpOnly, SameSite=Lax).") var cookie = false
     @Flag(name: .customLong("per-message-deflate"), help: "permessage-deflate (RFC 7692) for WebSocket clients that offer it, from 1 KiB.") var perMessageDeflate = false
     @Option(help: "The packet format: default, or msgpack (socket.io-msgpack-parser).") var parser: SocketIOParserName = .default
+    @Option(name: .customLong("write-coalescing-ms"), help: "Writes to one WebSocket at least this many milliseconds apart (default 2; 0 writes at once).") var writeCoalescingMs: Double?
+
+    func validate() throws {
+        if let writeCoalescingMs, !(0...1000).contains(writeCoalescingMs) {
+            throw ValidationError("--write-coalescing-ms must be between 0 and 1000")
+        }
+    }
 
     /// Bad command lines exit with status 2 and the usage, as the contract says (ArgumentParser's
     /// own status for them is 64).
@@ -52,6 +59,7 @@ struct BenchServer: AsyncParsableCommand {
         if cookie { configuration.engine.cookie = EngineCookie() }
         if perMessageDeflate { configuration.engine.perMessageDeflate = PerMessageDeflateOptions() }
         configuration.parser = parser.parser
+        if let writeCoalescingMs { configuration.engine.webSocketWriteCoalescing = .nanoseconds(Int64(writeCoalescingMs * 1e6)) }
         var services: [any Service] = []
         let redisClient = try RedisClient.fromCommandLine(redis: redis, cluster: redisCluster, logger: logger)
         if let client = redisClient {

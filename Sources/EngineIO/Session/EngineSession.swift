@@ -71,6 +71,22 @@ public final class EngineSession: Sendable {
         case upgraded([UpgradeHandler])
     }
 
+    /// The effects of one event, in order. Most events have none or one, which need no array.
+    private struct Effects {
+        private var first: Effect?
+        private var rest: [Effect] = []
+
+        mutating func append(_ effect: Effect) {
+            if first == nil { first = effect } else { rest.append(effect) }
+        }
+
+        func forEach(_ body: (Effect) -> Void) {
+            guard let first else { return }
+            body(first)
+            rest.forEach(body)
+        }
+    }
+
     init(
         id: String,
         request: EngineRequest,
@@ -163,7 +179,7 @@ public final class EngineSession: Sendable {
     /// A GET with this sid: returns what to answer, waiting if nothing is buffered.
     func poll() async -> PollOutcome {
         await withCheckedContinuation { continuation in
-            var effects: [Effect] = []
+            var effects = Effects()
             let immediate: PollOutcome? = runtime.withLockedValue { runtime in
                 let actions = runtime.machine.pollRequested()
                 var immediate: PollOutcome?
@@ -176,12 +192,12 @@ public final class EngineSession: Sendable {
                     case .rejectRequest(let error):
                         immediate = .error(error)
                     default:
-                        effects.append(contentsOf: translate(action, &runtime))
+                        translate(action, &runtime, into: &effects)
                     }
                 }
                 return immediate
             }
-            perform(effects)
+            effects.forEach(perform)
             if let immediate { continuation.resume(returning: immediate) }
         }
     }
@@ -244,9 +260,9 @@ public final class EngineSession: Sendable {
     }
 
     fileprivate func upgradeDeadlinePassed(generation: UInt64) {
-        run { machine, runtime in
+        transition { runtime in
             guard runtime.upgradeGeneration == generation else { return [] }
-            return machine.upgradeTimedOut()
+            return runtime.machine.upgradeTimedOut()
         }
     }
 
@@ -255,12 +271,12 @@ public final class EngineSession: Sendable {
     }
 
     func webSocketClosed(_ channel: any Channel) {
-        run { machine, runtime in
+        transition { runtime in
             guard runtime.webSocket?.channel === channel else { return [] }
             runtime.webSocket = nil
             runtime.queuedFrames.removeAll()
             runtime.awaitingWritability = false
-            return machine.webSocketClosed()
+            return runtime.machine.webSocketClosed()
         }
     }
 
@@ -274,9 +290,8 @@ public final class EngineSession: Sendable {
     }
 
     /// Batches to one WebSocket leave at least this far apart; what is sent meanwhile waits and
-    /// leaves together. Like the reference server's `drain` cycle, it keeps separately sent
-    /// packets in separate TCP segments unless they come faster than this.
-    static let coalescingWindow = TimeAmount.milliseconds(2)
+    /// leaves together (``EngineConfiguration/webSocketWriteCoalescing``).
+    private var coalescingWindow: TimeAmount { TimeAmount(configuration.webSocketWriteCoalescing) }
 
     /// Runs on the WebSocket's event loop (its write queue): writes every queued packet as a
     /// ready-made frame, then lets the machine hand over what was sent meanwhile. With `now`,
@@ -300,10 +315,12 @@ public final class EngineSession: Sendable {
                 runtime.writeQueued = false
                 return .idle
             }
-            if let now, now < runtime.lastWebSocketWrite + Self.coalescingWindow {
-                return .wait(runtime.lastWebSocketWrite + Self.coalescingWindow)
+            if let now, now < runtime.lastWebSocketWrite + coalescingWindow {
+                return .wait(runtime.lastWebSocketWrite + coalescingWindow)
             }
             runtime.lastWebSocketWrite = now ?? .now()
+            // What was sent while this batch waited for its window leaves with it, in order.
+            runtime.queuedFrames.append(contentsOf: runtime.machine.takeWebSocketBacklog())
             defer { runtime.queuedFrames = [] }
             return .write(runtime.queuedFrames)
         }
@@ -336,122 +353,122 @@ public final class EngineSession: Sendable {
         }
         if !more { return nil }
         if now == nil { return writeQueuedFrames() }
-        return runtime.withLockedValue { $0.lastWebSocketWrite } + Self.coalescingWindow
+        return runtime.withLockedValue { $0.lastWebSocketWrite } + coalescingWindow
     }
 
     // MARK: Running the machine
 
     private func run(_ event: (inout EngineSessionStateMachine) -> [EngineSessionStateMachine.Action]) {
-        run { machine, _ in event(&machine) }
+        transition { runtime in event(&runtime.machine) }
     }
 
-    private func run(_ event: (inout EngineSessionStateMachine, inout Runtime) -> [EngineSessionStateMachine.Action]) {
-        let effects: [Effect] = runtime.withLockedValue { runtime in
-            var machine = runtime.machine
-            let wasUpgrading = machine.isUpgrading
-            let actions = event(&machine, &runtime)
-            runtime.machine = machine
-            var effects = actions.flatMap { translate($0, &runtime) }
-            if wasUpgrading, machine.transport == .websocket, !runtime.onUpgrade.isEmpty {
+    /// The machine is changed where it lives: a copy of it would share its buffers and copy them
+    /// on the first change, once per packet sent.
+    private func transition(_ event: (inout Runtime) -> [EngineSessionStateMachine.Action]) {
+        let effects: Effects = runtime.withLockedValue { runtime in
+            let wasUpgrading = runtime.machine.isUpgrading
+            let actions = event(&runtime)
+            var effects = Effects()
+            for action in actions { translate(action, &runtime, into: &effects) }
+            if wasUpgrading, runtime.machine.transport == .websocket, !runtime.onUpgrade.isEmpty {
                 // A session upgrades once; letting go of the handlers frees what they hold.
                 effects.append(.upgraded(runtime.onUpgrade))
                 runtime.onUpgrade = []
             }
             return effects
         }
-        perform(effects)
+        effects.forEach(perform)
     }
 
-    private func translate(_ action: EngineSessionStateMachine.Action, _ runtime: inout Runtime) -> [Effect] {
+    private func translate(_ action: EngineSessionStateMachine.Action, _ runtime: inout Runtime, into effects: inout Effects) {
         switch action {
         case .answerPoll(let id, let packets):
-            guard let waiter = runtime.pollWaiters.removeValue(forKey: id) else { return [] }
-            return [.resumePoll(waiter, .packets(packets))]
+            guard let waiter = runtime.pollWaiters.removeValue(forKey: id) else { return }
+            effects.append(.resumePoll(waiter, .packets(packets)))
         case .holdPoll, .rejectRequest:
-            return []
+            return
         case .writeWebSocket(let packets):
-            guard let output = runtime.webSocket else { return [] }
-            runtime.queuedFrames.append(contentsOf: packets)
-            if runtime.writeQueued { return [] }
+            guard let output = runtime.webSocket else { return }
+            // Nothing waiting (the usual case): the batch's own storage becomes the queue.
+            if runtime.queuedFrames.isEmpty {
+                runtime.queuedFrames = packets
+            } else {
+                runtime.queuedFrames.append(contentsOf: packets)
+            }
+            if runtime.writeQueued { return }
             runtime.writeQueued = true
-            return [.queueWrite(output.queue)]
+            effects.append(.queueWrite(output.queue))
         case .closeWebSocket:
-            guard let output = runtime.webSocket else { return [] }
-            return [.closeChannel(output)]
+            guard let output = runtime.webSocket else { return }
+            effects.append(.closeChannel(output))
         case .deliver(let message):
             statistics.countReceived()
             guard let handler = runtime.onMessage else {
                 runtime.early.append(message)
-                return []
+                return
             }
-            return [.deliver(handler, message)]
+            effects.append(.deliver(handler, message))
         case .schedulePing:
             runtime.pingGeneration &+= 1
             let timer = HeartbeatTimer(session: self, kind: .ping, generation: runtime.pingGeneration)
             _ = try? eventLoop.scheduleCallback(in: TimeAmount(configuration.pingInterval), handler: timer)
-            return []
         case .schedulePingTimeout:
             runtime.pingTimeoutGeneration &+= 1
             let timer = HeartbeatTimer(session: self, kind: .pingTimeout, generation: runtime.pingTimeoutGeneration)
             _ = try? eventLoop.scheduleCallback(in: TimeAmount(configuration.pingTimeout), handler: timer)
-            return []
         case .cancelPingTimeout:
             runtime.pingTimeoutGeneration &+= 1
-            return []
         case .finish(let reason):
             runtime.pingGeneration &+= 1
             runtime.pingTimeoutGeneration &+= 1
-            var effects: [Effect] = runtime.pollWaiters.values.map { .resumePoll($0, .packets([.noop])) }
+            for waiter in runtime.pollWaiters.values { effects.append(.resumePoll(waiter, .packets([.noop]))) }
             runtime.pollWaiters.removeAll()
             effects.append(.finished(runtime.onClose, reason))
             runtime.onMessage = nil
             runtime.onClose = nil
             runtime.onUpgrade = []
-            return effects
         }
     }
 
     fileprivate func heartbeatTimerFired(_ kind: HeartbeatTimer.Kind, generation: UInt64) {
-        run { machine, runtime in
+        transition { runtime in
             switch kind {
             case .ping:
                 guard runtime.pingGeneration == generation else { return [] }
-                return machine.pingIntervalElapsed()
+                return runtime.machine.pingIntervalElapsed()
             case .pingTimeout:
                 guard runtime.pingTimeoutGeneration == generation else { return [] }
-                return machine.pingTimeoutElapsed()
+                return runtime.machine.pingTimeoutElapsed()
             }
         }
     }
 
-    private func perform(_ effects: [Effect]) {
-        for effect in effects {
-            switch effect {
-            case .resumePoll(let continuation, let outcome):
-                continuation.resume(returning: outcome)
-            case .queueWrite(let queue):
-                queue.enqueue(self)
-            case .closeChannel(let output):
-                let channel = output.channel
-                channel.eventLoop.execute {
-                    // Frames still queued (the close packet among them) leave before the close frame.
-                    self.writeQueuedFrames()
-                    // Through the frame writer, next to the socket: on a connection upgraded after
-                    // other requests, the pipeline's end still takes HTTP parts only.
-                    let writer = output.writer.value
-                    let written = channel.eventLoop.makePromise(of: Void.self)
-                    writer.write(WebSocketCloseFrame.normalClosure(channel.allocator), promise: written)
-                    writer.flush()
-                    written.futureResult.whenComplete { _ in channel.close(promise: nil) }
-                }
-            case .deliver(let handler, let message):
-                handler?(message)
-            case .finished(let handler, let reason):
-                onFinish(self, reason)
-                handler?(reason)
-            case .upgraded(let handlers):
-                for handler in handlers { handler(.websocket) }
+    private func perform(_ effect: Effect) {
+        switch effect {
+        case .resumePoll(let continuation, let outcome):
+            continuation.resume(returning: outcome)
+        case .queueWrite(let queue):
+            queue.enqueue(self)
+        case .closeChannel(let output):
+            let channel = output.channel
+            channel.eventLoop.execute {
+                // Frames still queued (the close packet among them) leave before the close frame.
+                self.writeQueuedFrames()
+                // Through the frame writer, next to the socket: on a connection upgraded after
+                // other requests, the pipeline's end still takes HTTP parts only.
+                let writer = output.writer.value
+                let written = channel.eventLoop.makePromise(of: Void.self)
+                writer.write(WebSocketCloseFrame.normalClosure(channel.allocator), promise: written)
+                writer.flush()
+                written.futureResult.whenComplete { _ in channel.close(promise: nil) }
             }
+        case .deliver(let handler, let message):
+            handler?(message)
+        case .finished(let handler, let reason):
+            onFinish(self, reason)
+            handler?(reason)
+        case .upgraded(let handlers):
+            for handler in handlers { handler(.websocket) }
         }
     }
 }

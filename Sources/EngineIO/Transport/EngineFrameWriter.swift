@@ -37,12 +37,20 @@ final class EngineFrameWriter: ChannelOutboundHandler, RemovableChannelHandler {
 }
 
 /// Where a session's WebSocket frames go: the channel, its frame writer and its loop's write queue.
-struct WebSocketOutput: Sendable {
+/// A class: handed around once per write, one reference is cheaper to copy than its four fields.
+final class WebSocketOutput: Sendable {
     let channel: any Channel
     let writer: NIOLoopBound<EngineFrameWriter>
     let queue: EngineWriteQueue
     /// permessage-deflate, when the connection agreed to it.
-    var deflate: WebSocketDeflate? = nil
+    let deflate: WebSocketDeflate?
+
+    init(channel: any Channel, writer: NIOLoopBound<EngineFrameWriter>, queue: EngineWriteQueue, deflate: WebSocketDeflate? = nil) {
+        self.channel = channel
+        self.writer = writer
+        self.queue = queue
+        self.deflate = deflate
+    }
 }
 
 /// The sessions of one event loop with frames waiting, written together once per loop turn.
