@@ -330,6 +330,24 @@ struct EngineSessionStateMachineTests {
         #expect(machine.webSocketWriteCompleted() == [.writeWebSocket([.message("two")])])
     }
 
+    @Test func whatWaitsForTheBatchInFlightCanJoinItsWrite() {
+        var machine = upgradedMachine()
+        #expect(machine.send([.message("one")]) == [.writeWebSocket([.message("one")])])
+        #expect(machine.send([.message("two")]) == [])
+        #expect(machine.send([.message("three")]) == [])
+        // Taken once, in order; the batch is still in flight, so the next packet waits again.
+        #expect(machine.takeWebSocketBacklog() == [.message("two"), .message("three")])
+        #expect(machine.takeWebSocketBacklog() == [])
+        #expect(machine.send([.message("four")]) == [])
+        #expect(machine.webSocketWriteCompleted() == [.writeWebSocket([.message("four")])])
+        // Nothing to take from an idle WebSocket or a polling session.
+        #expect(machine.webSocketWriteCompleted() == [])
+        #expect(machine.takeWebSocketBacklog() == [])
+        var polling = pollingMachine()
+        #expect(polling.send([.message("held")]) == [])
+        #expect(polling.takeWebSocketBacklog() == [])
+    }
+
     // MARK: Upgrade timeout
 
     @Test func anUpgradeThatTimesOutAfterTheProbeDropsTheWebSocketAndKeepsPolling() {

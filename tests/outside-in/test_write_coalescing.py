@@ -1,6 +1,7 @@
 """WebSocket write coalescing (`--write-coalescing-ms`, EngineConfiguration.webSocketWriteCoalescing)
 over raw WebSockets: a burst of 30 `emit-self` events sent in one TCP send comes back whole,
-once each and in order (each `self` event before its ack), with a 300 ms window and with none;
+once each and in order (each `self` event before its ack), with a 300 ms window and with none,
+and in one write when what is sent while a batch waits joins it (`--write-join-waiting`);
 with the window, the burst's packets come in a few writes, seen as a few `recv` calls (also when
 the 30 are sent one by one, 2 ms apart, which without the window come in dozens); a burst of 20
 broadcasts reaches another socket in the room whole, once each and in order.
@@ -37,11 +38,10 @@ MARKER_ID = 999      # the ack id of the marker ending a burst
 RECVS_AFTER_THE_FIRST = 2
 
 
-@pytest.fixture(scope="module")
-def unwindowed_server(tmp_path_factory):
-    """A second demo server, `--write-coalescing-ms 0`, kept like conftest's `server` (its
-    output attached to a failing test's report, an early exit failing the module)."""
-    srv = DemoServer(["--write-coalescing-ms", "0"], tmp_path_factory.mktemp("demo-server") / "server.log")
+def extra_server(tmp_path_factory, args: list[str]):
+    """Another demo server with `args`, kept like conftest's `server` (its output attached to a
+    failing test's report, an early exit failing the module)."""
+    srv = DemoServer(args, tmp_path_factory.mktemp("demo-server") / "server.log")
     try:
         srv.start()
     except RuntimeError as exc:
@@ -51,8 +51,19 @@ def unwindowed_server(tmp_path_factory):
     conftest._servers.remove(srv)
     early = srv.stop()
     if early is not None:
-        pytest.fail(f"demo server (--write-coalescing-ms 0) exited by itself with status {early}:\n"
+        pytest.fail(f"demo server ({' '.join(args)}) exited by itself with status {early}:\n"
                     f"{srv.log_text()}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def unwindowed_server(tmp_path_factory):
+    yield from extra_server(tmp_path_factory, ["--write-coalescing-ms", "0"])
+
+
+@pytest.fixture(scope="module")
+def joining_server(tmp_path_factory):
+    """300 ms windows, and what is sent while a batch waits joins it (`--write-join-waiting`)."""
+    yield from extra_server(tmp_path_factory, ["--write-coalescing-ms", "300", "--write-join-waiting"])
 
 
 def text_frame(text: str) -> bytes:
@@ -217,6 +228,25 @@ def test_a_burst_comes_back_whole_and_in_order_in_a_few_writes(server):
         assert len(recv_frames) - 1 <= RECVS_AFTER_THE_FIRST, \
             f"the burst came in {len(recv_frames)} recv calls (frames completed by each: {recv_frames!r}); " \
             f"with a 300 ms window, at most {1 + RECVS_AFTER_THE_FIRST} expected"
+    finally:
+        ws.sock.close()
+
+
+def test_with_joining_a_burst_sent_right_after_connecting_leaves_in_one_write(joining_server):
+    """Sent right after the CONNECT reply (written within its own window), the burst's first
+    answer finds the socket idle but inside that window: it waits, and with
+    `--write-join-waiting` everything the handlers send meanwhile joins it — one write, seen
+    as one recv (the default sends the first answer alone and the rest a window later: two)."""
+    ws = connected(joining_server, offer=None)
+    try:
+        texts, recv_frames = self_burst(ws)
+        assert_self_burst_whole(texts)
+        assert sum(recv_frames) == 2 * BURST + 1, recv_frames
+        # One write of ~1.5 KB is one segment on loopback and one recv with a 1 MiB buffer (see
+        # the first test); the handlers take a few ms of the 300 ms window.
+        assert len(recv_frames) == 1, \
+            f"the burst came in {len(recv_frames)} recv calls (frames completed by each: {recv_frames!r}); " \
+            "joined to the waiting batch it is one write"
     finally:
         ws.sock.close()
 

@@ -110,6 +110,18 @@ public enum AllowDecision: Sendable {
     case deny(EngineError)
 }
 
+/// What becomes of packets sent to a WebSocket while its last batch waits for the coalescing
+/// window (``EngineConfiguration/webSocketWriteCoalescing``).
+public enum WebSocketWriteJoining: Sendable {
+    /// They wait for the next window (the default): packets sent separately reach the client in
+    /// separate segments, as from the reference server — clients that take one message per read
+    /// event (the official protocol suite's) need that; a packet waits up to two windows.
+    case nextWindow
+    /// They leave with the waiting batch: a packet waits one window at most, and a write carries
+    /// more of them. For clients that read every message of a segment, as the official ones do.
+    case waitingBatch
+}
+
 /// Settings of an Engine.IO server. Defaults are those of the Node.js reference server.
 public struct EngineConfiguration: Sendable {
     /// Mount point, with a trailing slash: `/engine.io/` or `/socket.io/`.
@@ -129,6 +141,8 @@ public struct EngineConfiguration: Sendable {
     /// once messages come faster than it, and adds at most the window to their latency. 2 ms by
     /// default; zero writes each batch as soon as its loop gets to it.
     public var webSocketWriteCoalescing: Duration = .milliseconds(2)
+    /// Where packets sent to a WebSocket while its batch waits for the window go.
+    public var webSocketWriteJoining: WebSocketWriteJoining = .nextWindow
     public var cors: CORSPolicy?
     /// The `io` cookie; none by default, as in Node.
     public var cookie: EngineCookie?

@@ -292,6 +292,7 @@ public final class EngineSession: Sendable {
     /// Batches to one WebSocket leave at least this far apart; what is sent meanwhile waits and
     /// leaves together (``EngineConfiguration/webSocketWriteCoalescing``).
     private var coalescingWindow: TimeAmount { TimeAmount(configuration.webSocketWriteCoalescing) }
+    private var joinsWaitingBatch: Bool { configuration.webSocketWriteJoining == .waitingBatch }
 
     /// Runs on the WebSocket's event loop (its write queue): writes every queued packet as a
     /// ready-made frame, then lets the machine hand over what was sent meanwhile. With `now`,
@@ -319,10 +320,13 @@ public final class EngineSession: Sendable {
                 return .wait(runtime.lastWebSocketWrite + coalescingWindow)
             }
             runtime.lastWebSocketWrite = now ?? .now()
-            // What was sent after this batch was handed over waits in the machine for the next
-            // window, on purpose: packets sent separately then reach the client in separate
-            // segments, as from the reference server; clients that take one message per read
-            // event (the official protocol suite's do) lose the second of two in one segment.
+            // What was sent after this batch was handed over waits in the machine: for the next
+            // window by default, so that packets sent separately reach the client in separate
+            // segments (clients that take one message per read event, as the official protocol
+            // suite's does, lose the second of two in one segment); or it joins this write.
+            if joinsWaitingBatch {
+                runtime.queuedFrames.append(contentsOf: runtime.machine.takeWebSocketBacklog())
+            }
             defer { runtime.queuedFrames = [] }
             return .write(runtime.queuedFrames)
         }

@@ -285,6 +285,15 @@ struct EngineSessionStateMachine {
         return flushWebSocket()
     }
 
+    /// The batch handed over is about to be written (its coalescing window has passed): what was
+    /// sent since, waiting for it, leaves in the same write (``WebSocketWriteJoining/waitingBatch``).
+    /// The batch stays in flight.
+    mutating func takeWebSocketBacklog() -> [EnginePacket] {
+        guard case .websocket = state, webSocketBusy, !outbox.isEmpty else { return [] }
+        defer { outbox = [] }
+        return outbox
+    }
+
     private mutating func flushWebSocket() -> [Action] {
         guard !webSocketBusy, !outbox.isEmpty else { return [] }
         webSocketBusy = true

@@ -108,6 +108,10 @@ public final class InMemoryAdapter: Adapter {
             if options.rooms.isEmpty {
                 return state.socketRooms.keys.filter { !excluded.contains($0) }
             }
+            if options.rooms.count == 1, excluded.isEmpty {
+                // One room (a broadcast's usual case): its members are each there once already.
+                return Array(state.members[options.rooms.first!] ?? [])
+            }
             var seen = Set<String>()
             var result: [String] = []
             for room in options.rooms {
@@ -126,11 +130,11 @@ public final class InMemoryAdapter: Adapter {
         if let recovery, packet.type == .event, packet.id == nil, !options.flags.volatile, let data = packet.data?.arrayValue {
             packet.data = .array(recovery.record(data, options: options))
         }
-        let encoded = PreparedMessages(namespace.server.configuration.parser.encode(packet), compressible: namespace.server.configuration.engine.perMessageDeflate != nil)
+        let encoded = prepare(packet)
         // The offset, if it has one, tells a socket being recovered what its replay already holds.
         let offset = packet.type == .event && packet.id == nil ? packet.data?.arrayValue?.last?.stringValue : nil
-        for id in matchingSocketIDs(options) {
-            namespace.socket(id: id)?.sendEncoded(encoded, packet: packet, volatile: options.flags.volatile, offset: offset)
+        for socket in namespace.sockets(ids: matchingSocketIDs(options)) {
+            socket.sendEncoded(encoded, packet: packet, volatile: options.flags.volatile, offset: offset)
         }
     }
 
@@ -140,8 +144,8 @@ public final class InMemoryAdapter: Adapter {
         clientCount: @escaping @Sendable (Int) -> Void,
         ack: @escaping @Sendable (JSONValue) -> Void
     ) {
-        let encoded = PreparedMessages(namespace.server.configuration.parser.encode(packet), compressible: namespace.server.configuration.engine.perMessageDeflate != nil)
-        let targets = matchingSocketIDs(options).compactMap { namespace.socket(id: $0) }
+        let encoded = prepare(packet)
+        let targets = namespace.sockets(ids: matchingSocketIDs(options))
         clientCount(targets.count)
         guard let id = packet.id else { return }
         for socket in targets {
@@ -150,6 +154,12 @@ public final class InMemoryAdapter: Adapter {
             }
             socket.sendEncoded(encoded, packet: packet)
         }
+    }
+
+    /// The packet encoded once for every socket it goes to.
+    private func prepare(_ packet: SocketIOPacket) -> PreparedMessages {
+        let configuration = namespace.server.configuration
+        return PreparedMessages(configuration.parser.encode(packet), compressible: configuration.engine.perMessageDeflate != nil)
     }
 
     public func sockets(in rooms: Set<String>) async -> Set<String> {

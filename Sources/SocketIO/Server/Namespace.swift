@@ -59,6 +59,11 @@ public final class Namespace: Sendable {
         sockets.withLockedValue { $0[id] }
     }
 
+    /// The sockets of these ids that are here, in their order: one lock for a whole broadcast.
+    func sockets(ids: [String]) -> [Socket] {
+        sockets.withLockedValue { sockets in ids.compactMap { sockets[$0] } }
+    }
+
     public var broadcastOperator: BroadcastOperator { BroadcastOperator(namespace: self) }
 
     public func to(_ rooms: String...) -> BroadcastOperator { broadcastOperator.to(rooms) }
