@@ -31,6 +31,8 @@ public final class EngineSession: Sendable {
     private let statistics: EngineStatistics
     private let runtime: NIOLockedValueBox<Runtime>
     private let onFinish: @Sendable (EngineSession, EngineCloseReason) -> Void
+    /// What the session's timers call back; let go when the session finishes.
+    private let timerTarget = CallbackTarget<EngineSession>()
 
     enum PollOutcome: Sendable {
         case packets([EnginePacket])
@@ -110,6 +112,7 @@ public final class EngineSession: Sendable {
         var runtime = Runtime(machine: EngineSessionStateMachine(transport: transport == .polling ? .polling : .websocket))
         runtime.webSocket = webSocket
         self.runtime = NIOLockedValueBox(runtime)
+        timerTarget.set(self)
     }
 
     // MARK: Application API
@@ -255,7 +258,7 @@ public final class EngineSession: Sendable {
             return runtime.upgradeGeneration
         }
         guard let generation else { return false }
-        _ = try? eventLoop.scheduleCallback(in: TimeAmount(configuration.upgradeTimeout), handler: UpgradeDeadline(session: self, generation: generation))
+        _ = try? eventLoop.scheduleCallback(in: TimeAmount(configuration.upgradeTimeout), handler: UpgradeDeadline(target: timerTarget, generation: generation))
         return true
     }
 
@@ -416,17 +419,18 @@ public final class EngineSession: Sendable {
             effects.append(.deliver(handler, message))
         case .schedulePing:
             runtime.pingGeneration &+= 1
-            let timer = HeartbeatTimer(session: self, kind: .ping, generation: runtime.pingGeneration)
+            let timer = HeartbeatTimer(target: timerTarget, kind: .ping, generation: runtime.pingGeneration)
             _ = try? eventLoop.scheduleCallback(in: TimeAmount(configuration.pingInterval), handler: timer)
         case .schedulePingTimeout:
             runtime.pingTimeoutGeneration &+= 1
-            let timer = HeartbeatTimer(session: self, kind: .pingTimeout, generation: runtime.pingTimeoutGeneration)
+            let timer = HeartbeatTimer(target: timerTarget, kind: .pingTimeout, generation: runtime.pingTimeoutGeneration)
             _ = try? eventLoop.scheduleCallback(in: TimeAmount(configuration.pingTimeout), handler: timer)
         case .cancelPingTimeout:
             runtime.pingTimeoutGeneration &+= 1
         case .finish(let reason):
             runtime.pingGeneration &+= 1
             runtime.pingTimeoutGeneration &+= 1
+            timerTarget.release()
             for waiter in runtime.pollWaiters.values { effects.append(.resumePoll(waiter, .packets([.noop]))) }
             runtime.pollWaiters.removeAll()
             effects.append(.finished(runtime.onClose, reason))
@@ -499,27 +503,28 @@ extension WebSocketErrorCode {
 
 /// The deadline of one upgrade attempt (``EngineConfiguration/upgradeTimeout``).
 private struct UpgradeDeadline: NIOScheduledCallbackHandler, Sendable {
-    weak var session: EngineSession?
+    let target: CallbackTarget<EngineSession>
     let generation: UInt64
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
-        session?.upgradeDeadlinePassed(generation: generation)
+        target.object?.upgradeDeadlinePassed(generation: generation)
     }
 }
 
 /// A heartbeat deadline of one session. Scheduled as a callback, it costs the event loop a slot
-/// in its timer heap and no allocation (a task would allocate a closure and a promise).
+/// in its timer heap and no allocation (a task would allocate a closure and a promise); the
+/// target it shares with the session's other timers is no weak reference (``CallbackTarget``).
 private struct HeartbeatTimer: NIOScheduledCallbackHandler, Sendable {
     enum Kind {
         case ping
         case pingTimeout
     }
 
-    weak var session: EngineSession?
+    let target: CallbackTarget<EngineSession>
     let kind: Kind
     let generation: UInt64
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
-        session?.heartbeatTimerFired(kind, generation: generation)
+        target.object?.heartbeatTimerFired(kind, generation: generation)
     }
 }

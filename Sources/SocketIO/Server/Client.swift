@@ -20,6 +20,8 @@ final class Client: Sendable {
 
     private let state: NIOLockedValueBox<State>
     private let mailbox = SerialMailbox()
+    /// What the connect deadline calls back; let go when the connection closes.
+    private let deadlineTarget = CallbackTarget<Client>()
 
     init(session: EngineSession, server: SocketIOServer) {
         self.session = session
@@ -29,7 +31,8 @@ final class Client: Sendable {
 
     func start(connectTimeout: Duration) {
         // Not cancelled when a namespace connects (cancelling NIO timers is costly): it checks.
-        _ = try? session.eventLoop.scheduleCallback(in: TimeAmount(connectTimeout), handler: ConnectDeadline(client: self))
+        deadlineTarget.set(self)
+        _ = try? session.eventLoop.scheduleCallback(in: TimeAmount(connectTimeout), handler: ConnectDeadline(target: deadlineTarget))
         session.setHandlers(
             onMessage: { [self] message in self.receive(message) },
             onClose: { [self] reason in self.engineClosed(reason) }
@@ -209,6 +212,7 @@ final class Client: Sendable {
     }
 
     private func engineClosed(_ reason: EngineCloseReason) {
+        deadlineTarget.release()
         let sockets = state.withLockedValue { state in
             state.closed = true
             return Array(state.sockets.values)
@@ -223,9 +227,9 @@ final class Client: Sendable {
 
 /// The connect timeout of one connection, scheduled as an event-loop callback (no allocation).
 private struct ConnectDeadline: NIOScheduledCallbackHandler, Sendable {
-    weak var client: Client?
+    let target: CallbackTarget<Client>
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
-        client?.connectDeadlinePassed()
+        target.object?.connectDeadlinePassed()
     }
 }
