@@ -27,7 +27,9 @@ public final class EngineSession: Sendable {
     public var logID: String { SessionID.redacted(id) }
 
     public let eventLoop: any EventLoop
-    private let configuration: EngineConfiguration
+    /// What the session needs of the server's configuration, taken from it once: the whole
+    /// configuration (440 bytes) in every session was a tenth of an idle connection's memory.
+    private let settings: Settings
     private let statistics: EngineStatistics
     private let runtime: NIOLockedValueBox<Runtime>
     private let onFinish: @Sendable (EngineSession, EngineCloseReason) -> Void
@@ -37,6 +39,26 @@ public final class EngineSession: Sendable {
     enum PollOutcome: Sendable {
         case packets([EnginePacket])
         case error(EngineError)
+    }
+
+    private struct Settings: Sendable {
+        var allowUpgrades: Bool
+        var joinsWaitingBatch: Bool
+        var upgradeTimeout: TimeAmount
+        var pingInterval: TimeAmount
+        var pingTimeout: TimeAmount
+        /// Batches to one WebSocket leave at least this far apart; what is sent meanwhile waits
+        /// and leaves together (``EngineConfiguration/webSocketWriteCoalescing``).
+        var coalescingWindow: TimeAmount
+
+        init(_ configuration: EngineConfiguration) {
+            allowUpgrades = configuration.allowUpgrades
+            joinsWaitingBatch = configuration.webSocketWriteJoining == .waitingBatch
+            upgradeTimeout = TimeAmount(configuration.upgradeTimeout)
+            pingInterval = TimeAmount(configuration.pingInterval)
+            pingTimeout = TimeAmount(configuration.pingTimeout)
+            coalescingWindow = TimeAmount(configuration.webSocketWriteCoalescing)
+        }
     }
 
     struct Runtime {
@@ -106,7 +128,7 @@ public final class EngineSession: Sendable {
         self.attachments = attachments
         self.identity = identity
         self.eventLoop = eventLoop
-        self.configuration = configuration
+        self.settings = Settings(configuration)
         self.statistics = statistics
         self.onFinish = onFinish
         var runtime = Runtime(machine: EngineSessionStateMachine(transport: transport == .polling ? .polling : .websocket))
@@ -252,13 +274,13 @@ public final class EngineSession: Sendable {
     /// Attaches a WebSocket for the upgrade. False when the session cannot take one now.
     func attachUpgradingWebSocket(_ output: WebSocketOutput) -> Bool {
         let generation: UInt64? = runtime.withLockedValue { runtime in
-            guard configuration.allowUpgrades, runtime.machine.canAttachWebSocket(), runtime.webSocket == nil else { return nil }
+            guard settings.allowUpgrades, runtime.machine.canAttachWebSocket(), runtime.webSocket == nil else { return nil }
             runtime.webSocket = output
             runtime.upgradeGeneration &+= 1
             return runtime.upgradeGeneration
         }
         guard let generation else { return false }
-        _ = try? eventLoop.scheduleCallback(in: TimeAmount(configuration.upgradeTimeout), handler: UpgradeDeadline(target: timerTarget, generation: generation))
+        _ = try? eventLoop.scheduleCallback(in: settings.upgradeTimeout, handler: UpgradeDeadline(target: timerTarget, generation: generation))
         return true
     }
 
@@ -270,7 +292,7 @@ public final class EngineSession: Sendable {
     }
 
     func canAttachWebSocket() -> Bool {
-        runtime.withLockedValue { $0.machine.canAttachWebSocket() && $0.webSocket == nil && configuration.allowUpgrades }
+        runtime.withLockedValue { $0.machine.canAttachWebSocket() && $0.webSocket == nil && settings.allowUpgrades }
     }
 
     func webSocketClosed(_ channel: any Channel) {
@@ -292,10 +314,6 @@ public final class EngineSession: Sendable {
         if resume { run { $0.webSocketWriteCompleted() } }
     }
 
-    /// Batches to one WebSocket leave at least this far apart; what is sent meanwhile waits and
-    /// leaves together (``EngineConfiguration/webSocketWriteCoalescing``).
-    private var coalescingWindow: TimeAmount { TimeAmount(configuration.webSocketWriteCoalescing) }
-    private var joinsWaitingBatch: Bool { configuration.webSocketWriteJoining == .waitingBatch }
 
     /// Runs on the WebSocket's event loop (its write queue): writes every queued packet as a
     /// ready-made frame, then lets the machine hand over what was sent meanwhile. With `now`,
@@ -319,15 +337,15 @@ public final class EngineSession: Sendable {
                 runtime.writeQueued = false
                 return .idle
             }
-            if let now, now < runtime.lastWebSocketWrite + coalescingWindow {
-                return .wait(runtime.lastWebSocketWrite + coalescingWindow)
+            if let now, now < runtime.lastWebSocketWrite + settings.coalescingWindow {
+                return .wait(runtime.lastWebSocketWrite + settings.coalescingWindow)
             }
             runtime.lastWebSocketWrite = now ?? .now()
             // What was sent after this batch was handed over waits in the machine: for the next
             // window by default, so that packets sent separately reach the client in separate
             // segments (clients that take one message per read event, as the official protocol
             // suite's does, lose the second of two in one segment); or it joins this write.
-            if joinsWaitingBatch {
+            if settings.joinsWaitingBatch {
                 runtime.queuedFrames.append(contentsOf: runtime.machine.takeWebSocketBacklog())
             }
             defer { runtime.queuedFrames = [] }
@@ -362,7 +380,7 @@ public final class EngineSession: Sendable {
         }
         if !more { return nil }
         if now == nil { return writeQueuedFrames() }
-        return runtime.withLockedValue { $0.lastWebSocketWrite } + coalescingWindow
+        return runtime.withLockedValue { $0.lastWebSocketWrite } + settings.coalescingWindow
     }
 
     // MARK: Running the machine
@@ -420,11 +438,11 @@ public final class EngineSession: Sendable {
         case .schedulePing:
             runtime.pingGeneration &+= 1
             let timer = HeartbeatTimer(target: timerTarget, kind: .ping, generation: runtime.pingGeneration)
-            _ = try? eventLoop.scheduleCallback(in: TimeAmount(configuration.pingInterval), handler: timer)
+            _ = try? eventLoop.scheduleCallback(in: settings.pingInterval, handler: timer)
         case .schedulePingTimeout:
             runtime.pingTimeoutGeneration &+= 1
             let timer = HeartbeatTimer(target: timerTarget, kind: .pingTimeout, generation: runtime.pingTimeoutGeneration)
-            _ = try? eventLoop.scheduleCallback(in: TimeAmount(configuration.pingTimeout), handler: timer)
+            _ = try? eventLoop.scheduleCallback(in: settings.pingTimeout, handler: timer)
         case .cancelPingTimeout:
             runtime.pingTimeoutGeneration &+= 1
         case .finish(let reason):
