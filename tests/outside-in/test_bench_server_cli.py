@@ -25,7 +25,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=30)
 
 
-@pytest.mark.parametrize("args", [["--bogus"], ["--adapter", "kafka"], ["--port", "http"], ["extra"]])
+@pytest.mark.parametrize("args", [["--bogus"], ["--adapter", "kafka"], ["--port", "http"], ["extra"],
+                                  ["--write-coalescing-ms", "-1"], ["--write-coalescing-ms", "5000"]])
 def test_a_bad_command_line_prints_the_usage_and_exits_2(args):
     out = run(*args)
     assert out.returncode == 2, (out.returncode, out.stderr)
@@ -35,7 +36,7 @@ def test_a_bad_command_line_prints_the_usage_and_exits_2(args):
 def test_help_lists_the_adapter_and_cluster_flags():
     out = run("--help")
     assert out.returncode == 0, out.stderr
-    for flag in ("--redis", "--redis-cluster", "--adapter", "--parser", "--cookie"):
+    for flag in ("--redis", "--redis-cluster", "--adapter", "--parser", "--cookie", "--write-coalescing-ms", "--write-join-waiting"):
         assert flag in out.stdout, out.stdout
 
 

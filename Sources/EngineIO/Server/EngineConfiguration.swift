@@ -136,10 +136,11 @@ public struct EngineConfiguration: Sendable {
     /// `5`) within this time is closed; the session goes on polling.
     public var upgradeTimeout: Duration = .seconds(10)
     /// Writes to one WebSocket leave at least this far apart: what is sent to it meanwhile waits
-    /// and leaves in the same write, in order. Every write is a system call (about half of the
-    /// server's CPU per delivered message), so a wider window costs fewer of them per message
-    /// once messages come faster than it, and adds at most the window to their latency. 2 ms by
-    /// default; zero writes each batch as soon as its loop gets to it.
+    /// and leaves together, in order. Every write is a system call (about half of the server's
+    /// CPU per delivered message), so a wider window costs fewer of them per message once
+    /// messages come faster than it, and adds up to two windows to their latency (one with
+    /// ``webSocketWriteJoining`` `.waitingBatch`). 2 ms by default; zero writes each batch as
+    /// soon as its loop gets to it.
     public var webSocketWriteCoalescing: Duration = .milliseconds(2)
     /// Where packets sent to a WebSocket while its batch waits for the window go.
     public var webSocketWriteJoining: WebSocketWriteJoining = .nextWindow

@@ -314,7 +314,6 @@ public final class EngineSession: Sendable {
         if resume { run { $0.webSocketWriteCompleted() } }
     }
 
-
     /// Runs on the WebSocket's event loop (its write queue): writes every queued packet as a
     /// ready-made frame, then lets the machine hand over what was sent meanwhile. With `now`,
     /// keeps the coalescing window and returns when to come back (nil: nothing left to write);
