@@ -130,9 +130,12 @@ def test_the_figures_move_by_what_a_scripted_session_did(fresh):
     assert not any("999999999" in s.labels.get("route", "") for s in after.families["http_requests"].samples)
     assert moved("socketio_sessions_opened_total") == 1
     assert moved("socketio_handshakes_refused_total", reason="origin") == 1
-    # CONNECT plus five bid events received; the CONNECT reply, the state, two `bid` broadcasts
-    # and five acks sent (at least: the room's own events are counted as sent too).
-    assert moved("socketio_messages_received_total") == 6
+    # CONNECT plus five bid events received, and the DISCONNECT packet when it got out: the
+    # client's disconnect() queues it for its writer thread and closes the WebSocket at once
+    # (python-engineio's Client.disconnect), so it reaches the server or not (CI saw both).
+    # The CONNECT reply, the state, two `bid` broadcasts and five acks sent (at least: the
+    # room's own events are counted as sent too).
+    assert moved("socketio_messages_received_total") in (6, 7)
     assert moved("socketio_messages_sent_total") >= 9
     # The two accepted bids went through Redis (the cluster adapter), and came back.
     assert moved("redis_publishes_total") >= 2
