@@ -28,7 +28,7 @@ public final class EngineSession: Sendable {
 
     public let eventLoop: any EventLoop
     /// What the session needs of the server's configuration, taken from it once: the whole
-    /// configuration (440 bytes) in every session was a tenth of an idle connection's memory.
+    /// configuration (440 bytes) in every session was about 5 % of an idle connection's memory.
     private let settings: Settings
     private let statistics: EngineStatistics
     private let runtime: NIOLockedValueBox<Runtime>
