@@ -167,7 +167,7 @@ public final class InMemoryAdapter: Adapter {
     }
 
     public func fetchSockets(_ options: BroadcastOptions) async -> [SocketDescriptor] {
-        matchingSocketIDs(options).compactMap { namespace.socket(id: $0)?.descriptor }
+        namespace.sockets(ids: matchingSocketIDs(options)).map(\.descriptor)
     }
 
     public func addSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
@@ -195,8 +195,8 @@ public final class InMemoryAdapter: Adapter {
     }
 
     public func disconnectNow(_ options: BroadcastOptions, close: Bool) {
-        for id in matchingSocketIDs(options) {
-            namespace.socket(id: id)?.disconnect(close: close)
+        for socket in namespace.sockets(ids: matchingSocketIDs(options)) {
+            socket.disconnect(close: close)
         }
     }
 

@@ -8,14 +8,8 @@ struct ProcessCPU: Sendable, Equatable {
     var userSeconds: Double
     var systemSeconds: Double
 
-    var totalSeconds: Double { userSeconds + systemSeconds }
-
     static func - (lhs: ProcessCPU, rhs: ProcessCPU) -> ProcessCPU {
         ProcessCPU(userSeconds: lhs.userSeconds - rhs.userSeconds, systemSeconds: lhs.systemSeconds - rhs.systemSeconds)
-    }
-
-    static func + (lhs: ProcessCPU, rhs: ProcessCPU) -> ProcessCPU {
-        ProcessCPU(userSeconds: lhs.userSeconds + rhs.userSeconds, systemSeconds: lhs.systemSeconds + rhs.systemSeconds)
     }
 
     static let zero = ProcessCPU(userSeconds: 0, systemSeconds: 0)
