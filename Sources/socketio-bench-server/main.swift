@@ -25,7 +25,7 @@ struct BenchServer: AsyncParsableCommand {
     @Flag(name: .customLong("per-message-deflate"), help: "permessage-deflate (RFC 7692) for WebSocket clients that offer it, from 1 KiB.") var perMessageDeflate = false
     @Option(help: "The packet format: default, or msgpack (socket.io-msgpack-parser).") var parser: SocketIOParserName = .default
     @Option(name: .customLong("write-coalescing-ms"), help: "Writes to one WebSocket at least this many milliseconds apart (default 2; 0 writes at once).") var writeCoalescingMs: Double?
-    @Flag(name: .customLong("write-join-waiting"), help: "What is sent while a batch waits for its window leaves with it (else in the next window).") var writeJoinWaiting = false
+    @Option(name: .customLong("write-joining"), help: "What is sent while a batch waits for its window: broadcasts (joins it when the batch or it is a broadcast's), waiting (always joins it) or next-window.") var writeJoining: WebSocketWriteJoining = .withBroadcasts
 
     func validate() throws {
         if let writeCoalescingMs, !(0...1000).contains(writeCoalescingMs) {
@@ -61,7 +61,7 @@ struct BenchServer: AsyncParsableCommand {
         if perMessageDeflate { configuration.engine.perMessageDeflate = PerMessageDeflateOptions() }
         configuration.parser = parser.parser
         if let writeCoalescingMs { configuration.engine.webSocketWriteCoalescing = .nanoseconds(Int64(writeCoalescingMs * 1e6)) }
-        if writeJoinWaiting { configuration.engine.webSocketWriteJoining = .waitingBatch }
+        configuration.engine.webSocketWriteJoining = writeJoining
         var services: [any Service] = []
         let redisClient = try RedisClient.fromCommandLine(redis: redis, cluster: redisCluster, logger: logger)
         if let client = redisClient {
@@ -107,3 +107,4 @@ struct BenchServer: AsyncParsableCommand {
 
 extension RedisAdapterKind: ExpressibleByArgument {}
 extension SocketIOParserName: ExpressibleByArgument {}
+extension WebSocketWriteJoining: ExpressibleByArgument {}

@@ -35,7 +35,7 @@ struct DemoServer: AsyncParsableCommand {
     @Flag(name: .customLong("no-http-compression"), help: "Never compress polling answers.") var noHTTPCompression = false
     @Option(name: .customLong("upgrade-timeout"), help: "Milliseconds a WebSocket has to complete an upgrade.") var upgradeTimeout = 10_000
     @Option(name: .customLong("write-coalescing-ms"), help: "Milliseconds between writes to one WebSocket; what is sent meanwhile leaves together.") var writeCoalescingMs = 2
-    @Flag(name: .customLong("write-join-waiting"), help: "What is sent while a batch waits for its window leaves with it (else in the next window).") var writeJoinWaiting = false
+    @Option(name: .customLong("write-joining"), help: "What is sent while a batch waits for its window: broadcasts (joins it when the batch or it is a broadcast's), waiting (always joins it) or next-window.") var writeJoining: WebSocketWriteJoining = .withBroadcasts
     @Option(name: .customLong("cors-origin"), help: "An allowed origin (repeatable; credentials allowed); without any, every origin.") var corsOrigins: [String] = []
     @Option(name: .customLong("cors-max-age"), help: "Seconds a preflight may be cached.") var corsMaxAge: Int?
     @Option(name: .customLong("cors-allowed-header"), help: "A header a preflight allows (repeatable); without any, those asked for.") var corsAllowedHeaders: [String] = []
@@ -63,7 +63,7 @@ struct DemoServer: AsyncParsableCommand {
         configuration.cleanupEmptyChildNamespaces = cleanupEmptyChildNamespaces
         configuration.engine.upgradeTimeout = .milliseconds(upgradeTimeout)
         configuration.engine.webSocketWriteCoalescing = .milliseconds(writeCoalescingMs)
-        if writeJoinWaiting { configuration.engine.webSocketWriteJoining = .waitingBatch }
+        configuration.engine.webSocketWriteJoining = writeJoining
         configuration.engine.httpCompression = noHTTPCompression ? nil : HTTPCompressionOptions(threshold: httpCompressionThreshold)
         if cookie { configuration.engine.cookie = EngineCookie() }
         if perMessageDeflate { configuration.engine.perMessageDeflate = PerMessageDeflateOptions() }
@@ -309,3 +309,4 @@ struct DemoServer: AsyncParsableCommand {
 
 extension RedisAdapterKind: ExpressibleByArgument {}
 extension SocketIOParserName: ExpressibleByArgument {}
+extension WebSocketWriteJoining: ExpressibleByArgument {}

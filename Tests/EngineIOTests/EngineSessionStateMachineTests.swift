@@ -348,6 +348,26 @@ struct EngineSessionStateMachineTests {
         #expect(polling.takeWebSocketBacklog() == [])
     }
 
+    @Test func theBacklogSaysWhetherItStartsWithABroadcastsPacket() {
+        var machine = upgradedMachine()
+        let broadcast = PreparedMessages([.text("news")]).packets
+        #expect(machine.send([.message("own")]) == [.writeWebSocket([.message("own")])])
+        #expect(!machine.webSocketBacklogStartsWithBroadcast)
+        #expect(machine.send(broadcast) == [])
+        #expect(machine.webSocketBacklogStartsWithBroadcast)
+        #expect(machine.send([.message("after")]) == [])
+        #expect(machine.takeWebSocketBacklog() == broadcast + [.message("after")])
+        // A session's own packet first: it does not start with one, whatever follows.
+        #expect(machine.send([.message("own again")]) == [])
+        #expect(machine.send(broadcast) == [])
+        #expect(!machine.webSocketBacklogStartsWithBroadcast)
+        // Nothing in flight: no backlog.
+        var idle = upgradedMachine()
+        #expect(!idle.webSocketBacklogStartsWithBroadcast)
+        #expect(idle.send(broadcast) == [.writeWebSocket(broadcast)])
+        #expect(!idle.webSocketBacklogStartsWithBroadcast)
+    }
+
     // MARK: Upgrade timeout
 
     @Test func anUpgradeThatTimesOutAfterTheProbeDropsTheWebSocketAndKeepsPolling() {

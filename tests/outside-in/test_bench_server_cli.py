@@ -26,7 +26,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args", [["--bogus"], ["--adapter", "kafka"], ["--port", "http"], ["extra"],
-                                  ["--write-coalescing-ms", "-1"], ["--write-coalescing-ms", "5000"]])
+                                  ["--write-coalescing-ms", "-1"], ["--write-coalescing-ms", "5000"],
+                                  ["--write-joining", "always"]])
 def test_a_bad_command_line_prints_the_usage_and_exits_2(args):
     out = run(*args)
     assert out.returncode == 2, (out.returncode, out.stderr)
@@ -36,7 +37,7 @@ def test_a_bad_command_line_prints_the_usage_and_exits_2(args):
 def test_help_lists_the_adapter_and_cluster_flags():
     out = run("--help")
     assert out.returncode == 0, out.stderr
-    for flag in ("--redis", "--redis-cluster", "--adapter", "--parser", "--cookie", "--write-coalescing-ms", "--write-join-waiting"):
+    for flag in ("--redis", "--redis-cluster", "--adapter", "--parser", "--cookie", "--write-coalescing-ms", "--write-joining"):
         assert flag in out.stdout, out.stdout
 
 

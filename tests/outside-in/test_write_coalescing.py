@@ -1,10 +1,13 @@
 """WebSocket write coalescing (`--write-coalescing-ms`, EngineConfiguration.webSocketWriteCoalescing)
 over raw WebSockets: a burst of 30 `emit-self` events sent in one TCP send comes back whole,
 once each and in order (each `self` event before its ack), with a 300 ms window and with none,
-and in one write when what is sent while a batch waits joins it (`--write-join-waiting`);
+and in one write when what is sent while a batch waits joins it (`--write-joining waiting`);
 with the window, the burst's packets come in a few writes, seen as a few `recv` calls (also when
 the 30 are sent one by one, 2 ms apart, which without the window come in dozens); a burst of 20
-broadcasts reaches another socket in the room whole, once each and in order.
+broadcasts reaches another socket in the room whole, once each and in order. By default
+(`--write-joining broadcasts`) what waits joins a batch when either holds a broadcast: the 20
+broadcasts leave in one write, while a socket's own answers with no broadcast among them still
+leave a window apart (what clients that take one message per read event need).
 
 Every burst ends with a marker (an `echo` with ack, or a last broadcast) that the reader waits
 for: whatever the server sent before it has arrived, so "once each" is checked without a sleep.
@@ -62,8 +65,8 @@ def unwindowed_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def joining_server(tmp_path_factory):
-    """300 ms windows, and what is sent while a batch waits joins it (`--write-join-waiting`)."""
-    yield from extra_server(tmp_path_factory, ["--write-coalescing-ms", "300", "--write-join-waiting"])
+    """300 ms windows, and what is sent while a batch waits always joins it (`--write-joining waiting`)."""
+    yield from extra_server(tmp_path_factory, ["--write-coalescing-ms", "300", "--write-joining", "waiting"])
 
 
 def text_frame(text: str) -> bytes:
@@ -228,6 +231,10 @@ def test_a_burst_comes_back_whole_and_in_order_in_a_few_writes(server):
         assert len(recv_frames) - 1 <= RECVS_AFTER_THE_FIRST, \
             f"the burst came in {len(recv_frames)} recv calls (frames completed by each: {recv_frames!r}); " \
             f"with a 300 ms window, at most {1 + RECVS_AFTER_THE_FIRST} expected"
+        # No broadcast among them: by default the answers sent after the first one was handed
+        # over do not join it (a write never splits, so two writes are at least two recvs).
+        assert len(recv_frames) >= 2, \
+            f"the burst came in one recv ({recv_frames!r}): a socket's own answers joined the first one's batch"
     finally:
         ws.sock.close()
 
@@ -235,7 +242,7 @@ def test_a_burst_comes_back_whole_and_in_order_in_a_few_writes(server):
 def test_with_joining_a_burst_sent_right_after_connecting_leaves_in_one_write(joining_server):
     """Sent right after the CONNECT reply (written within its own window), the burst's first
     answer finds the socket idle but inside that window: it waits, and with
-    `--write-join-waiting` everything the handlers send meanwhile joins it — one write, seen
+    `--write-joining waiting` everything the handlers send meanwhile joins it — one write, seen
     as one recv (the default sends the first answer alone and the rest a window later: two)."""
     ws = connected(joining_server, offer=None)
     try:
@@ -328,6 +335,41 @@ def test_a_burst_of_broadcasts_reaches_another_socket_whole_and_in_order(server)
         messages = parse(mine)
         assert messages[-2:] == [("event", ["end", None]), ("ack", (MARKER_ID, ["ok"]))], mine
         assert_events_in_order_each_before_its_ack(messages[:-2], "news", BROADCASTS, mine)
+    finally:
+        sender.sock.close()
+        receiver.sock.close()
+
+
+def test_by_default_broadcasts_join_the_batch_waiting_for_its_window(server):
+    """Both sockets join the room (the join's ack opens a 300 ms window on each), then 20
+    broadcasts and a marker in one send: on the receiver the first broadcast waits for the
+    window and the rest join it — one write, one recv (with `next-window` the first one leaves
+    alone); on the sender each broadcast's ack joins too, since the batch holds broadcasts."""
+    room = f"joining-{uuid.uuid4().hex[:8]}"
+    sender, receiver = connected(server, offer=None), connected(server, offer=None)
+    try:
+        to_sender, to_receiver = Reader(sender), Reader(receiver)
+        for reader in (to_receiver, to_sender):
+            join(reader, room)
+        to_sender.recv_frames.clear()
+        to_receiver.recv_frames.clear()
+        send_at_once(sender, [packet("42", ["broadcast", {"room": room, "event": "news", "data": n}], ACK_BASE + n)
+                              for n in range(BROADCASTS)]
+                     + [packet("42", ["broadcast", {"room": room, "event": "end", "data": None}], MARKER_ID)])
+
+        got = to_receiver.until(packet("42", ["end", None]))
+        assert got[:-1] == [packet("42", ["news", n]) for n in range(BROADCASTS)], got
+        # One write of ~0.5 KB is one segment on loopback and one recv with a 1 MiB buffer.
+        assert len(to_receiver.recv_frames) == 1, \
+            f"the broadcasts came in {len(to_receiver.recv_frames)} recv calls (frames completed by each: " \
+            f"{to_receiver.recv_frames!r}); joined to the waiting batch they are one write"
+
+        mine = to_sender.until(packet("43", ["ok"], MARKER_ID))
+        messages = parse(mine)
+        assert_events_in_order_each_before_its_ack(messages[:-2], "news", BROADCASTS, mine)
+        assert len(to_sender.recv_frames) == 1, \
+            f"the sender's broadcasts and acks came in {len(to_sender.recv_frames)} recv calls " \
+            f"({to_sender.recv_frames!r}); with broadcasts in the batch its acks join it"
     finally:
         sender.sock.close()
         receiver.sock.close()

@@ -30,6 +30,9 @@ public struct EnginePacket: Sendable, Equatable {
     /// Its permessage-deflate frame, made once by the first session that needs it.
     var compressedFrame: CompressedFrame?
 
+    /// A broadcast's packet (``PreparedMessages``), not one session's own.
+    var isPrepared: Bool { webSocketFrame != nil }
+
     public init(_ type: EnginePacketType, _ payload: EngineMessage? = nil) {
         self.type = type
         self.payload = payload

@@ -111,15 +111,23 @@ public enum AllowDecision: Sendable {
 }
 
 /// What becomes of packets sent to a WebSocket while its last batch waits for the coalescing
-/// window (``EngineConfiguration/webSocketWriteCoalescing``).
-public enum WebSocketWriteJoining: Sendable {
-    /// They wait for the next window (the default): packets sent separately reach the client in
-    /// separate segments, as from the reference server — clients that take one message per read
-    /// event (the official protocol suite's) need that; a packet waits up to two windows.
-    case nextWindow
-    /// They leave with the waiting batch: a packet waits one window at most, and a write carries
-    /// more of them. For clients that read every message of a segment, as the official ones do.
-    case waitingBatch
+/// window (``EngineConfiguration/webSocketWriteCoalescing``). No choice reorders: what joins a
+/// batch is everything that waited, in order, after it.
+public enum WebSocketWriteJoining: String, Sendable, CaseIterable {
+    /// They wait for the next window: packets sent separately reach the client in separate
+    /// segments, as from the reference server; a packet waits up to two windows.
+    case nextWindow = "next-window"
+    /// They join the waiting batch when the batch or the first of them is a broadcast's packet
+    /// (``PreparedMessages``); a session's own packets sent one after another with no broadcast
+    /// among them (a CONNECT reply and what the connection handler emits, say) still leave a
+    /// window apart. The default: under a fan-out a socket's writes carry every message that
+    /// came in the window (one window of latency), while clients that take one message per read
+    /// event (the official protocol suite's) still get the packets of the connection's setup in
+    /// separate segments.
+    case withBroadcasts = "broadcasts"
+    /// They always join the waiting batch: a packet waits one window at most. For clients that
+    /// read every message of a segment, as the official ones do.
+    case waitingBatch = "waiting"
 }
 
 /// Settings of an Engine.IO server. Defaults are those of the Node.js reference server.
@@ -138,12 +146,12 @@ public struct EngineConfiguration: Sendable {
     /// Writes to one WebSocket leave at least this far apart: what is sent to it meanwhile waits
     /// and leaves together, in order. Every write is a system call (about half of the server's
     /// CPU per delivered message), so a wider window costs fewer of them per message once
-    /// messages come faster than it, and adds up to two windows to their latency (one with
-    /// ``webSocketWriteJoining`` `.waitingBatch`). 2 ms by default; zero writes each batch as
+    /// messages come faster than it, and adds up to one window to their latency (two to what
+    /// does not join a waiting batch: ``webSocketWriteJoining``). 2 ms by default; zero writes each batch as
     /// soon as its loop gets to it.
     public var webSocketWriteCoalescing: Duration = .milliseconds(2)
     /// Where packets sent to a WebSocket while its batch waits for the window go.
-    public var webSocketWriteJoining: WebSocketWriteJoining = .nextWindow
+    public var webSocketWriteJoining: WebSocketWriteJoining = .withBroadcasts
     public var cors: CORSPolicy?
     /// The `io` cookie; none by default, as in Node.
     public var cookie: EngineCookie?

@@ -43,7 +43,7 @@ public final class EngineSession: Sendable {
 
     private struct Settings: Sendable {
         var allowUpgrades: Bool
-        var joinsWaitingBatch: Bool
+        var joining: WebSocketWriteJoining
         var upgradeTimeout: TimeAmount
         var pingInterval: TimeAmount
         var pingTimeout: TimeAmount
@@ -53,7 +53,7 @@ public final class EngineSession: Sendable {
 
         init(_ configuration: EngineConfiguration) {
             allowUpgrades = configuration.allowUpgrades
-            joinsWaitingBatch = configuration.webSocketWriteJoining == .waitingBatch
+            joining = configuration.webSocketWriteJoining
             upgradeTimeout = TimeAmount(configuration.upgradeTimeout)
             pingInterval = TimeAmount(configuration.pingInterval)
             pingTimeout = TimeAmount(configuration.pingTimeout)
@@ -340,13 +340,15 @@ public final class EngineSession: Sendable {
                 return .wait(runtime.lastWebSocketWrite + settings.coalescingWindow)
             }
             runtime.lastWebSocketWrite = now ?? .now()
-            // What was sent after this batch was handed over waits in the machine: for the next
-            // window by default, so that packets sent separately reach the client in separate
-            // segments (clients that take one message per read event, as the official protocol
-            // suite's does, lose the second of two in one segment); or it joins this write.
-            if settings.joinsWaitingBatch {
-                runtime.queuedFrames.append(contentsOf: runtime.machine.takeWebSocketBacklog())
+            // What was sent after this batch was handed over waits in the machine; whether it
+            // joins this write or waits for the next window is `settings.joining`'s choice.
+            let joins: Bool
+            switch settings.joining {
+            case .nextWindow: joins = false
+            case .waitingBatch: joins = true
+            case .withBroadcasts: joins = runtime.machine.webSocketBacklogStartsWithBroadcast || runtime.queuedFrames.contains(where: \.isPrepared)
             }
+            if joins { runtime.queuedFrames.append(contentsOf: runtime.machine.takeWebSocketBacklog()) }
             defer { runtime.queuedFrames = [] }
             return .write(runtime.queuedFrames)
         }

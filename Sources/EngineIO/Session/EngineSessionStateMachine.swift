@@ -285,8 +285,14 @@ struct EngineSessionStateMachine {
         return flushWebSocket()
     }
 
+    /// The first packet sent since the batch in flight was handed over is a broadcast's.
+    var webSocketBacklogStartsWithBroadcast: Bool {
+        guard case .websocket = state, webSocketBusy else { return false }
+        return outbox.first?.isPrepared ?? false
+    }
+
     /// The batch handed over is about to be written (its coalescing window has passed): what was
-    /// sent since, waiting for it, leaves in the same write (``WebSocketWriteJoining/waitingBatch``).
+    /// sent since, waiting for it, leaves in the same write (``WebSocketWriteJoining``).
     /// The batch stays in flight.
     mutating func takeWebSocketBacklog() -> [EnginePacket] {
         guard case .websocket = state, webSocketBusy, !outbox.isEmpty else { return [] }
