@@ -4,6 +4,8 @@
 #   single  — one instance, FANOUT sockets in one room, offered bid rates swept upwards;
 #   cluster — two instances sharing Redis, CLUSTER sockets split between them, rates swept;
 #   idle    — IDLE WebSockets held on one instance; resident memory per connection;
+#   idle-polling — IDLE_POLLING Engine.IO long-polling sessions (never upgraded, one GET held
+#             each) on one instance, from bench/idle_polling.py; resident memory per session;
 #   everyday1 / everyday2 — EVERYDAY sockets in one room at the fixed rates EVERYDAY_RATES (no
 #             sweep), on one instance and on two over Redis: server CPU per delivery.
 # Every fan-out run reports the servers' CPU (user + system from /proc/<pid>/stat, Redis not
@@ -25,6 +27,7 @@ CLUSTER_RATES="${BENCH_CLUSTER_RATES:-5 10 25 50 100 150 200 300}"
 EMITTERS="${BENCH_EMITTERS:-10}"
 SECONDS_PER_RATE="${BENCH_SECONDS:-8}"
 IDLE_CONNECTIONS="${BENCH_IDLE_CONNECTIONS:-20000}"
+IDLE_POLLING="${BENCH_IDLE_POLLING:-5000}"
 EVERYDAY_SOCKETS="${BENCH_EVERYDAY_SOCKETS:-200}"
 EVERYDAY_RATES="${BENCH_EVERYDAY_RATES:-150 300}"
 EVERYDAY_SECONDS="${BENCH_EVERYDAY_SECONDS:-10}"
@@ -62,6 +65,10 @@ say "open-file limit $(ulimit -n)"
 if [ "$IDLE_CONNECTIONS" -gt $(( $(ulimit -n) - 100 )) ]; then
     IDLE_CONNECTIONS=$(( $(ulimit -n) - 100 ))
     say "idle connections lowered to $IDLE_CONNECTIONS by the open-file limit"
+fi
+if [ "$IDLE_POLLING" -gt $(( $(ulimit -n) - 100 )) ]; then
+    IDLE_POLLING=$(( $(ulimit -n) - 100 ))
+    say "idle long-polling sessions lowered to $IDLE_POLLING by the open-file limit"
 fi
 
 mkdir -p "$OUT"
@@ -195,6 +202,18 @@ for kind in $SERVERS; do
         --pid "$server_pid" --hold 3 --json "$OUT/idle-$kind.json"; then
         failures+=("$kind idle")
         rm -f "$OUT/idle-$kind.json"
+    fi
+    stop_servers
+done
+
+for kind in $SERVERS; do
+    say "$kind: $IDLE_POLLING idle long-polling sessions on one instance"
+    start_server "$kind" "$PORT_A"
+    sleep 1
+    if ! timeout 900 "$VENV_PY" bench/idle_polling.py --url "http://127.0.0.1:$PORT_A" --connections "$IDLE_POLLING" \
+        --pid "$server_pid" --hold 3 --json "$OUT/idle-polling-$kind.json"; then
+        failures+=("$kind idle-polling")
+        rm -f "$OUT/idle-polling-$kind.json"
     fi
     stop_servers
 done

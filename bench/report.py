@@ -1,8 +1,9 @@
 """Turns the result files of bench/compare.sh into BENCHMARKS.md and a plot of delivery p99.
 
-Reads fanout-<shape>-<server>-<rate>.json and idle-<server>.json (written by `auction-bench`),
-writes a Markdown report with ratios (absolute figures drift between runs on a shared 2-core
-machine; ratios of runs made one after the other drift much less) and a PNG plot.
+Reads fanout-<shape>-<server>-<rate>.json and idle-<server>.json (written by `auction-bench`) and
+idle-polling-<server>.json (written by bench/idle_polling.py), writes a Markdown report with
+ratios (absolute figures drift between runs on a shared 2-core machine; ratios of runs made one
+after the other drift much less) and a PNG plot.
 """
 
 import argparse
@@ -31,7 +32,7 @@ EVERYDAY = {
 
 
 def load(results_dir):
-    fanouts, idles = {}, {}
+    fanouts, idles, pollings = {}, {}, {}
     for path in glob.glob(os.path.join(results_dir, "fanout-*.json")):
         match = re.match(r"fanout-(\w+)-(\w+)-([\d.]+)\.json$", os.path.basename(path))
         if not match:
@@ -42,11 +43,15 @@ def load(results_dir):
     for runs in fanouts.values():
         for server_runs in runs.values():
             server_runs.sort(key=lambda run: run["parameters"]["offeredRatePerSecond"])
-    for path in glob.glob(os.path.join(results_dir, "idle-*.json")):
-        server = os.path.basename(path)[len("idle-"):-len(".json")]
-        with open(path) as handle:
-            idles[server] = json.load(handle)
-    return fanouts, idles
+    # idle-<server>.json: WebSockets; idle-polling-<server>.json: long-polling sessions (a server
+    # name has no dash, so neither pattern takes the other's files).
+    for pattern, runs in ((r"idle-(\w+)\.json$", idles), (r"idle-polling-(\w+)\.json$", pollings)):
+        for path in glob.glob(os.path.join(results_dir, "idle-*.json")):
+            match = re.match(pattern, os.path.basename(path))
+            if match:
+                with open(path) as handle:
+                    runs[match.group(1)] = json.load(handle)
+    return fanouts, idles, pollings
 
 
 def complete(run):
@@ -76,6 +81,36 @@ def ratio(numerator, denominator):
     if not numerator or not denominator:
         return "–"
     return f"{numerator / denominator:.1f}×"
+
+
+def less_or_more(ours, theirs):
+    """How our figure compares with python-socketio's, for costs: "3.6× less" or "1.1× more"."""
+    if not ours or not theirs:
+        return "–"
+    return f"{theirs / ours:.1f}× less" if ours <= theirs else f"{ours / theirs:.1f}× more"
+
+
+def memory_per_session(runs):
+    """server -> KiB of server memory per connection or session, None where not measured."""
+    return {server: (runs[server]["serverMemory"]["bytesPerConnection"] / 1024 if server in runs and runs[server].get("serverMemory") else None) for server in SERVERS}
+
+
+def idle_table(runs, per):
+    lines = [
+        f"| server | connected | setup/s | RSS before | RSS connected | per {per} | dropped while held |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for server, label in SERVERS.items():
+        run = runs.get(server)
+        if not run:
+            continue
+        memory = run.get("serverMemory") or {}
+        lines.append(
+            f"| {label} | {run['connections']['connected']:,}/{run['parameters']['connections']:,} | {run['connections']['setupPerSecond']:,.0f} "
+            f"| {memory.get('rssBeforeBytes', 0) / 1048576:.1f} MiB | {memory.get('rssConnectedBytes', 0) / 1048576:.1f} MiB "
+            f"| {memory.get('bytesPerConnection', 0) / 1024:.1f} KiB | {run['connections']['dropped']} |"
+        )
+    return lines
 
 
 def cpu_per_delivery(run):
@@ -236,8 +271,8 @@ def main():
     parser.add_argument("--failure", nargs="*", default=[])
     args = parser.parse_args()
 
-    fanouts, idles = load(args.results)
-    if not fanouts and not idles:
+    fanouts, idles, pollings = load(args.results)
+    if not fanouts and not idles and not pollings:
         sys.exit(f"no result files in {args.results}")
     facts = machine()
     lines = [
@@ -268,6 +303,9 @@ def main():
         "- `idle`: N WebSocket connections (Socket.IO connected to `/`, no room) held on one fresh instance; memory per connection "
         "= (server VmRSS with all connected − VmRSS before the first) / N, from `/proc/<pid>/status`. N is 19,900 where a "
         "process may open at most 20,000 descriptors and the limit cannot be raised (this machine, root included).",
+        "- `idle-polling`: N Engine.IO long-polling sessions (`bench/idle_polling.py`: Socket.IO connected to `/`, never upgraded, "
+        "one keep-alive HTTP/1.1 connection each with one GET held open, as a browser on polling holds it; pings answered) on one "
+        "fresh instance; memory per session measured as for `idle`.",
         "- *Highest sustained rate* at a p99 bound: the most deliveries/s in a run that lost nothing and kept delivery p99 within the bound, "
         f"for bounds of {', '.join(f'{b:g}' for b in BOUNDS)} ms, the same for both servers.",
         "",
@@ -294,7 +332,7 @@ def main():
                 cells.append(f"{rates[server]:,.0f}/s (p99 {ms(run['latency']['delivery']['p99Ms'])})" if run else f"none within {each_bound:g} ms")
             lines.append(f"| highest sustained deliveries/s, {title}, p99 ≤ {each_bound:g} ms | {cells[0]} | {cells[1]} | {ratio(rates['swift'], rates['python'])} |")
     if idles:
-        per = {server: (idles[server]["serverMemory"]["bytesPerConnection"] / 1024 if server in idles and idles[server].get("serverMemory") else None) for server in SERVERS}
+        per = memory_per_session(idles)
         setup = {server: (idles[server]["connections"]["setupPerSecond"] if server in idles else None) for server in SERVERS}
         count = next(iter(idles.values()))["parameters"]["connections"]
         lines.append(
@@ -306,6 +344,14 @@ def main():
             f"| connection setup (WebSocket + Socket.IO CONNECT), {count:,} connections | "
             + " | ".join(f"{setup[server]:,.0f}/s" if setup[server] else "–" for server in SERVERS)
             + f" | {ratio(setup['swift'], setup['python'])} |"
+        )
+    if pollings:
+        per = memory_per_session(pollings)
+        count = next(iter(pollings.values()))["parameters"]["connections"]
+        lines.append(
+            f"| memory per idle long-polling session at {count:,} sessions | "
+            + " | ".join(f"{per[server]:.1f} KiB" if per[server] is not None else "–" for server in SERVERS)
+            + f" | {less_or_more(per['swift'], per['python'])} |"
         )
     lines.append("")
 
@@ -366,23 +412,9 @@ def main():
         lines += everyday_table(fanouts) + [""]
 
     if idles:
-        lines += [
-            "## Idle WebSockets",
-            "",
-            "| server | connected | setup/s | RSS before | RSS connected | per connection | dropped while held |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for server, label in SERVERS.items():
-            run = idles.get(server)
-            if not run:
-                continue
-            memory = run.get("serverMemory") or {}
-            lines.append(
-                f"| {label} | {run['connections']['connected']:,}/{run['parameters']['connections']:,} | {run['connections']['setupPerSecond']:,.0f} "
-                f"| {memory.get('rssBeforeBytes', 0) / 1048576:.1f} MiB | {memory.get('rssConnectedBytes', 0) / 1048576:.1f} MiB "
-                f"| {memory.get('bytesPerConnection', 0) / 1024:.1f} KiB | {run['connections']['dropped']} |"
-            )
-        lines.append("")
+        lines += ["## Idle WebSockets", ""] + idle_table(idles, "connection") + [""]
+    if pollings:
+        lines += ["## Idle long-polling sessions", ""] + idle_table(pollings, "session") + [""]
 
     if fanouts:
         plot(fanouts, args.plot, args.target_p99_ms)
