@@ -57,7 +57,7 @@ run() {
     local name="$1" seconds="$2"
     if port_open; then echo "port $PORT is already in use; set BENCH_PORT to a free port" >&2; exit 1; fi
     # shellcheck disable=SC2086
-    ALLOC_COUNT_FILE="$OUT/counts-$name" LD_PRELOAD="$PWD/$OUT/alloc_count.so" \
+    ALLOC_COUNT_FILE="$OUT/counts-$name" LD_PRELOAD="$(cd "$OUT" && pwd)/alloc_count.so" \
         "$SERVER" --host 127.0.0.1 --port "$PORT" $SERVER_ARGS >"$OUT/server-$name.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do

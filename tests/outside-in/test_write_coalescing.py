@@ -373,3 +373,22 @@ def test_by_default_broadcasts_join_the_batch_waiting_for_its_window(server):
     finally:
         sender.sock.close()
         receiver.sock.close()
+
+
+def test_large_frames_among_small_ones_in_one_write_keep_their_order(joining_server):
+    """Small frames of a batch are copied into one buffer and written together; one larger than
+    that copy takes (4 KiB) is written on its own between them. A burst of `emit-self` events
+    whose arguments alternate small and 10 KB (each with its ack) comes back whole, once each and
+    in order, with joining on (so that the whole burst is one batch)."""
+    ws = connected(joining_server, offer=None)
+    try:
+        reader = Reader(ws)
+        args = [[n, "x" * (10_000 if n % 3 == 1 else 10)] for n in range(12)]
+        send_at_once(ws, [packet("42", ["emit-self", *a], ACK_BASE + n) for n, a in enumerate(args)]
+                     + [packet("42", ["echo", "end"], MARKER_ID)])
+        texts = reader.until(packet("43", ["end"], MARKER_ID))
+        expected = [t for n, a in enumerate(args) for t in (packet("42", ["self", *a]), packet("43", ["ok"], ACK_BASE + n))]
+        assert texts[:-1] == expected, \
+            f"not self n, ack n, in turn: {[t[:40] for t in texts]!r}"
+    finally:
+        ws.sock.close()

@@ -358,11 +358,8 @@ public final class EngineSession: Sendable {
         case .wait(let deadline): return deadline
         case .write(let packets): batch = packets
         }
+        Self.write(batch, to: output)
         let writer = output.writer.value
-        let allocator = output.channel.allocator
-        for packet in batch {
-            writer.write(EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator, deflate: output.deflate))
-        }
         writer.flush()
         if !writer.isWritable {
             // Backpressure: further packets wait in the machine until the socket drains.
@@ -382,6 +379,33 @@ public final class EngineSession: Sendable {
         if !more { return nil }
         if now == nil { return writeQueuedFrames() }
         return runtime.withLockedValue { $0.lastWebSocketWrite } + settings.coalescingWindow
+    }
+
+    /// Frames up to this size are copied into one buffer with the others of their batch.
+    private static let joinedFrameLimit = 4096
+
+    /// Writes a batch's frames, in order. Small frames go through the pipeline together, in one
+    /// buffer: each buffer written is a pass through the pipeline, an entry in NIO's pending
+    /// writes and an iovec of the `writev`, which cost more than copying a small frame's bytes.
+    private static func write(_ batch: [EnginePacket], to output: WebSocketOutput) {
+        let writer = output.writer.value
+        let allocator = output.channel.allocator
+        guard batch.count > 1 else {
+            if let packet = batch.first { writer.write(EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator, deflate: output.deflate)) }
+            return
+        }
+        var joined: ByteBuffer?
+        for packet in batch {
+            let frame = EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator, deflate: output.deflate)
+            if frame.readableBytes > joinedFrameLimit {
+                if let pending = joined.take() { writer.write(pending) }
+                writer.write(frame)
+                continue
+            }
+            if joined == nil { joined = allocator.buffer(capacity: batch.count * (frame.readableBytes + 8)) }
+            joined!.writeImmutableBuffer(frame)
+        }
+        if let pending = joined { writer.write(pending) }
     }
 
     // MARK: Running the machine
