@@ -7,7 +7,8 @@
 #   idle-polling — IDLE_POLLING Engine.IO long-polling sessions (never upgraded, one GET held
 #             each) on one instance, from bench/idle_polling.py; resident memory per session;
 #   everyday1 / everyday2 — EVERYDAY sockets in one room at the fixed rates EVERYDAY_RATES (no
-#             sweep), on one instance and on two over Redis: server CPU per delivery.
+#             sweep), on one instance and on two over Redis: server CPU per delivery; ours runs
+#             twice, with the default write window and with EVERYDAY_WINDOW_MS ("swiftw").
 # Every fan-out run reports the servers' CPU (user + system from /proc/<pid>/stat, Redis not
 # included) per delivery.
 # A server's sweep stops at its first saturated rate (a bid lost or unacked, or delivery p99 over
@@ -31,6 +32,8 @@ IDLE_POLLING="${BENCH_IDLE_POLLING:-5000}"
 EVERYDAY_SOCKETS="${BENCH_EVERYDAY_SOCKETS:-200}"
 EVERYDAY_RATES="${BENCH_EVERYDAY_RATES:-150 300}"
 EVERYDAY_SECONDS="${BENCH_EVERYDAY_SECONDS:-10}"
+# Ours once more at the everyday load with writes to a WebSocket at least this far apart (0: not run).
+EVERYDAY_WINDOW_MS="${BENCH_EVERYDAY_WINDOW_MS:-20}"
 SATURATED_MS="${BENCH_SATURATED_MS:-1000}"
 SERVERS="${BENCH_SERVERS:-swift python}"
 PORT_A="${BENCH_PORT_A:-3410}"
@@ -113,6 +116,8 @@ start_server() {
     if port_open "$port"; then echo "port $port is in use; set BENCH_PORT_A/BENCH_PORT_B" >&2; exit 1; fi
     case "$kind" in
         swift) "$SWIFT_SERVER" --host 127.0.0.1 --port "$port" ${redis:+--redis "$redis"} >"$log" 2>&1 & ;;
+        swiftw) "$SWIFT_SERVER" --host 127.0.0.1 --port "$port" ${redis:+--redis "$redis"} \
+            --write-coalescing-ms "$EVERYDAY_WINDOW_MS" >"$log" 2>&1 & ;;
         python) "$VENV_PY" bench/peers/python-socketio/server.py --host 127.0.0.1 --port "$port" ${redis:+--redis "$redis"} >"$log" 2>&1 & ;;
         *) echo "unknown server kind $kind" >&2; exit 1 ;;
     esac
@@ -180,7 +185,12 @@ for kind in $SERVERS; do
 done
 
 # Everyday load: fixed rates, every one run (a saturated server shows in its delivery figures).
+everyday_kinds=()
 for kind in $SERVERS; do
+    everyday_kinds+=("$kind")
+    if [ "$kind" = swift ] && [ "$EVERYDAY_WINDOW_MS" != 0 ]; then everyday_kinds+=(swiftw); fi
+done
+for kind in "${everyday_kinds[@]}"; do
     say "$kind: everyday load, one instance on $PORT_A"
     start_server "$kind" "$PORT_A"
     SWEEP_ALL=1 SWEEP_SECONDS="$EVERYDAY_SECONDS" sweep "$kind" everyday1 "$EVERYDAY_SOCKETS" "$EVERYDAY_RATES" "http://127.0.0.1:$PORT_A"
@@ -223,7 +233,7 @@ commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$commit (uncommitted changes)"; fi
 "$VENV_PY" bench/report.py --results "$OUT" --markdown BENCHMARKS.md --plot docs/bench-p99.png \
     --commit "$commit" --run-seconds "$run_seconds" --build-seconds "$build_seconds" \
-    --saturated-ms "$SATURATED_MS" --redis-version "$(redis-server --version | awk '{print $3}')" \
+    --saturated-ms "$SATURATED_MS" --everyday-window-ms "${EVERYDAY_WINDOW_MS:-20}" --redis-version "$(redis-server --version | awk '{print $3}')" \
     ${failures[@]+--failure "${failures[@]}"}
 say "written BENCHMARKS.md and docs/bench-p99.png (run ${run_seconds}s, build ${build_seconds}s)"
 [ ${#failures[@]} -eq 0 ]

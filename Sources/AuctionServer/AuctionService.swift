@@ -56,6 +56,7 @@ public struct AuctionService: Sendable {
             // part is the whole default id, so the tag adds to it and takes nothing away.
             engine.generateID = { _ in "\(tag).\(SessionID.make())" }
         }
+        engine.webSocketWriteCoalescing = .milliseconds(configuration.writeWindowMilliseconds)
         var socketIO = SocketIOConfiguration(engine: engine)
         if configuration.recoverySeconds > 0 {
             // Middlewares are skipped for a recovered socket, so this is the check that the

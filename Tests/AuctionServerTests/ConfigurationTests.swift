@@ -70,3 +70,14 @@ private let database = "postgres://app:secret@127.0.0.1:5433/auction"
         }
     }
 }
+
+@Test func theWriteWindowIsMillisecondsFromZeroToASecond() throws {
+    #expect(try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database]).writeWindowMilliseconds == 2)
+    #expect(try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database, "SOCKETIO_WRITE_WINDOW_MS": "20"]).writeWindowMilliseconds == 20)
+    #expect(try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database, "SOCKETIO_WRITE_WINDOW_MS": "0"]).writeWindowMilliseconds == 0)
+    for bad in ["-1", "1001", "2.5", "soon"] {
+        #expect(throws: ConfigurationError.self) {
+            try ServiceConfiguration.fromEnvironment(["DATABASE_URL": database, "SOCKETIO_WRITE_WINDOW_MS": bad])
+        }
+    }
+}

@@ -36,6 +36,10 @@ public struct ServiceConfiguration: Sendable {
     /// come back with its id, rooms and missed events; 0 turns it off. It works with the
     /// in-process adapter (no Redis) and the streams adapter; the pub/sub adapters do not recover.
     public var recoverySeconds = 120
+    /// Milliseconds between writes to one WebSocket (`SOCKETIO_WRITE_WINDOW_MS`, 2 by default, 0
+    /// to 1000): the latency a broadcast may wait so that what comes meanwhile shares its write
+    /// (``EngineConfiguration/webSocketWriteCoalescing``).
+    public var writeWindowMilliseconds = 2
     public var jwtSecret: String
     public var accessTokenTTL: Int
     public var sessionTTL: Int
@@ -145,6 +149,10 @@ public struct ServiceConfiguration: Sendable {
         func path(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         configuration.redisTLS = RedisTLS(caFile: path("REDIS_TLS_CA_FILE"), certificateFile: path("REDIS_TLS_CERT_FILE"), keyFile: path("REDIS_TLS_KEY_FILE"))
         configuration.recoverySeconds = try integer("SOCKETIO_RECOVERY_SECONDS", configuration.recoverySeconds, allowingZero: true)
+        configuration.writeWindowMilliseconds = try integer("SOCKETIO_WRITE_WINDOW_MS", configuration.writeWindowMilliseconds, allowingZero: true)
+        guard configuration.writeWindowMilliseconds <= 1000 else {
+            throw ConfigurationError(description: "SOCKETIO_WRITE_WINDOW_MS must be at most 1000, got '\(configuration.writeWindowMilliseconds)'")
+        }
         configuration.bidLimits = BidLimiter.Limits(
             burst: try integer("BID_BURST", configuration.bidLimits.burst),
             perSecond: try integer("BID_RATE", configuration.bidLimits.perSecond)
