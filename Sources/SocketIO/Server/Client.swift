@@ -19,13 +19,17 @@ final class Client: Sendable {
     }
 
     private let state: NIOLockedValueBox<State>
-    private let mailbox = SerialMailbox()
+    /// The session's event loop, where the connection's handlers run.
+    private let executor: EventLoopTaskExecutor
+    private let mailbox: SerialMailbox
     /// What the connect deadline calls back; let go when the connection closes.
     private let deadlineTarget = CallbackTarget<Client>()
 
     init(session: EngineSession, server: SocketIOServer) {
         self.session = session
         self.server = server
+        self.executor = EventLoopTaskExecutor.of(session.eventLoop)
+        self.mailbox = SerialMailbox(executor: executor)
         self.state = NIOLockedValueBox(State(decoder: server.configuration.parser.makeDecoder(maxPayload: server.configuration.engine.maxPayload)))
     }
 
@@ -111,7 +115,7 @@ final class Client: Sendable {
                     // the connection's other handlers, as Node interleaves them.
                     let server = self.server
                     server.handlerStarted()
-                    Task {
+                    Task(executorPreference: self.executor) {
                         await socket.dispatch(event)
                         server.handlerFinished()
                     }

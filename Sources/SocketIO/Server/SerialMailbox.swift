@@ -13,8 +13,17 @@ public final class SerialMailbox: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    /// Where the jobs run; nil: the global executor.
+    private let executor: (any TaskExecutor)?
 
-    public init() {}
+    public init() {
+        executor = nil
+    }
+
+    /// Jobs run on `executor` (a connection's event loop: ``EventLoopTaskExecutor``).
+    init(executor: any TaskExecutor) {
+        self.executor = executor
+    }
 
     public func enqueue(_ job: @escaping Job) {
         let start = state.withLockedValue { state in
@@ -24,7 +33,7 @@ public final class SerialMailbox: Sendable {
             return true
         }
         if start {
-            Task { await self.drain() }
+            Task(executorPreference: executor) { await self.drain() }
         }
     }
 
