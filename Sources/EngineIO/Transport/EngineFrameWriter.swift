@@ -139,20 +139,10 @@ final class EngineWriteQueue: Sendable {
 
 /// One write queue per event loop, made on first use.
 final class EngineWriteQueues: Sendable {
-    private let queues = NIOLockedValueBox<[ObjectIdentifier: EngineWriteQueue]>([:])
+    private let queues = PerEventLoop { EngineWriteQueue(eventLoop: $0) }
 
     /// The output of a WebSocket whose pipeline has `writer`; call on the channel's loop.
     func output(for channel: any Channel, writer: EngineFrameWriter, deflate: WebSocketDeflate? = nil) -> WebSocketOutput {
-        WebSocketOutput(channel: channel, writer: NIOLoopBound(writer, eventLoop: channel.eventLoop), queue: queue(for: channel.eventLoop), deflate: deflate)
-    }
-
-    private func queue(for eventLoop: any EventLoop) -> EngineWriteQueue {
-        queues.withLockedValue { queues in
-            let key = ObjectIdentifier(eventLoop)
-            if let queue = queues[key] { return queue }
-            let queue = EngineWriteQueue(eventLoop: eventLoop)
-            queues[key] = queue
-            return queue
-        }
+        WebSocketOutput(channel: channel, writer: NIOLoopBound(writer, eventLoop: channel.eventLoop), queue: queues[channel.eventLoop], deflate: deflate)
     }
 }

@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import EngineIO
 import NIOCore
 
 /// Runs the jobs of the tasks that prefer it on one NIO event loop: a connection's handlers run
@@ -22,16 +22,10 @@ final class EventLoopTaskExecutor: TaskExecutor {
         eventLoop.execute { job.runSynchronously(on: executor) }
     }
 
-    private static let executors = NIOLockedValueBox<[ObjectIdentifier: EventLoopTaskExecutor]>([:])
+    private static let executors = PerEventLoop { EventLoopTaskExecutor(eventLoop: $0) }
 
     /// The executor of `eventLoop`, made on first use; one per loop for the process's life.
     static func of(_ eventLoop: any EventLoop) -> EventLoopTaskExecutor {
-        executors.withLockedValue { executors in
-            let key = ObjectIdentifier(eventLoop)
-            if let executor = executors[key] { return executor }
-            let executor = EventLoopTaskExecutor(eventLoop: eventLoop)
-            executors[key] = executor
-            return executor
-        }
+        executors[eventLoop]
     }
 }
