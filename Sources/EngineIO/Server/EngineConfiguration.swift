@@ -147,8 +147,8 @@ public struct EngineConfiguration: Sendable {
     /// and leaves together, in order. Every write is a system call (about half of the server's
     /// CPU per delivered message), so a wider window costs fewer of them per message once
     /// messages come faster than it, and adds up to one window to their latency (two to what
-    /// does not join a waiting batch: ``webSocketWriteJoining``). 2 ms by default; zero writes each batch as
-    /// soon as its loop gets to it.
+    /// does not join a waiting batch: ``webSocketWriteJoining``). 2 ms by default; zero writes
+    /// each batch as soon as its loop gets to it.
     public var webSocketWriteCoalescing: Duration = .milliseconds(2)
     /// Where packets sent to a WebSocket while its batch waits for the window go.
     public var webSocketWriteJoining: WebSocketWriteJoining = .withBroadcasts
