@@ -138,6 +138,12 @@ struct DemoServer: AsyncParsableCommand {
                 if let room = event.args.first?.stringValue { socket.join(room) }
                 event.ack?(sortedRooms(socket))
             }
+            // Whether the handler runs on its connection's event loop, before and after it awaits.
+            socket.on("on-socket-loop") { event in
+                let before = socket.conn.eventLoop.inEventLoop
+                try? await Task.sleep(for: .milliseconds(5))
+                event.ack?(.array([.bool(before), .bool(socket.conn.eventLoop.inEventLoop)]))
+            }
             socket.on("leave") { event in
                 if let room = event.args.first?.stringValue { socket.leave(room) }
                 event.ack?(sortedRooms(socket))

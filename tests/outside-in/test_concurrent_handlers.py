@@ -18,3 +18,9 @@ def test_a_fast_handler_overtakes_a_slow_one(clients, transport):
     c = clients(namespaces=[NS], transports=[transport])
     assert slow_then_fast_ack_order(c, NS) == [["fast"], ["slow"]], "the fast handler waited for the slow one"
 
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_concurrent_handlers_run_on_the_connections_event_loop_too(clients, transport):
+    c = clients(transports=[transport])
+    assert c.call("on-socket-loop") == [True, True]
