@@ -311,62 +311,57 @@ def join(reader: Reader, room: str) -> None:
     assert len(got) == 1 and room in json.loads(got[0][3:])[0], got
 
 
+def broadcast_burst(to_sender: Reader, to_receiver: Reader, room: str) -> None:
+    """Both sockets join `room` (the join's ack opens a window on each); then the sender emits
+    BROADCASTS `news` broadcasts to it and an `end` one as marker, acked, in one send, and both
+    sockets are checked to get them whole, once each and in order. Afterwards each reader's
+    `recv_frames` holds the recv calls from the send on."""
+    for reader in (to_receiver, to_sender):
+        join(reader, room)
+    to_sender.recv_frames.clear()
+    to_receiver.recv_frames.clear()
+    send_at_once(to_sender.ws, [packet("42", ["broadcast", {"room": room, "event": "news", "data": n}], ACK_BASE + n)
+                                for n in range(BROADCASTS)]
+                 + [packet("42", ["broadcast", {"room": room, "event": "end", "data": None}], MARKER_ID)])
+
+    # The marker broadcast went to the room after the 20: everything before it on the
+    # receiver's connection is the 20, once each and in order.
+    got = to_receiver.until(packet("42", ["end", None]))
+    assert got[:-1] == [packet("42", ["news", n]) for n in range(BROADCASTS)], \
+        f"the receiver did not get news 0..{BROADCASTS - 1} once each in order:\n{got!r}"
+
+    # The sender is in the room too: its news and its acks, each news before its ack (the
+    # in-process adapter delivers a broadcast before the handler goes on to ack).
+    mine = to_sender.until(packet("43", ["ok"], MARKER_ID))
+    messages = parse(mine)
+    assert messages[-2:] == [("event", ["end", None]), ("ack", (MARKER_ID, ["ok"]))], mine
+    assert_events_in_order_each_before_its_ack(messages[:-2], "news", BROADCASTS, mine)
+
+
 def test_a_burst_of_broadcasts_reaches_another_socket_whole_and_in_order(server):
     room = f"coalescing-{uuid.uuid4().hex[:8]}"
     sender, receiver = connected(server, offer=None), connected(server, offer=None)
     try:
-        to_sender, to_receiver = Reader(sender), Reader(receiver)
-        for reader in (to_sender, to_receiver):
-            join(reader, room)
-        send_at_once(sender, [packet("42", ["broadcast", {"room": room, "event": "news", "data": n}], ACK_BASE + n)
-                              for n in range(BROADCASTS)]
-                     + [packet("42", ["broadcast", {"room": room, "event": "end", "data": None}], MARKER_ID)])
-
-        # The marker broadcast went to the room after the 20: everything before it on the
-        # receiver's connection is the 20, once each and in order.
-        got = to_receiver.until(packet("42", ["end", None]))
-        news = got[:-1]
-        assert news == [packet("42", ["news", n]) for n in range(BROADCASTS)], \
-            f"the receiver did not get news 0..{BROADCASTS - 1} once each in order:\n{got!r}"
-
-        # The sender is in the room too: its news and its acks, each news before its ack (the
-        # in-process adapter delivers a broadcast before the handler goes on to ack).
-        mine = to_sender.until(packet("43", ["ok"], MARKER_ID))
-        messages = parse(mine)
-        assert messages[-2:] == [("event", ["end", None]), ("ack", (MARKER_ID, ["ok"]))], mine
-        assert_events_in_order_each_before_its_ack(messages[:-2], "news", BROADCASTS, mine)
+        broadcast_burst(Reader(sender), Reader(receiver), room)
     finally:
         sender.sock.close()
         receiver.sock.close()
 
 
 def test_by_default_broadcasts_join_the_batch_waiting_for_its_window(server):
-    """Both sockets join the room (the join's ack opens a 300 ms window on each), then 20
-    broadcasts and a marker in one send: on the receiver the first broadcast waits for the
-    window and the rest join it — one write, one recv (with `next-window` the first one leaves
-    alone); on the sender each broadcast's ack joins too, since the batch holds broadcasts."""
+    """The burst of broadcasts above, with its writes counted: on the receiver the first
+    broadcast waits for the 300 ms window the join's ack opened and the rest join it — one
+    write, one recv (with `next-window` the first one leaves alone); on the sender each
+    broadcast's ack joins too, since the batch holds broadcasts."""
     room = f"joining-{uuid.uuid4().hex[:8]}"
     sender, receiver = connected(server, offer=None), connected(server, offer=None)
     try:
         to_sender, to_receiver = Reader(sender), Reader(receiver)
-        for reader in (to_receiver, to_sender):
-            join(reader, room)
-        to_sender.recv_frames.clear()
-        to_receiver.recv_frames.clear()
-        send_at_once(sender, [packet("42", ["broadcast", {"room": room, "event": "news", "data": n}], ACK_BASE + n)
-                              for n in range(BROADCASTS)]
-                     + [packet("42", ["broadcast", {"room": room, "event": "end", "data": None}], MARKER_ID)])
-
-        got = to_receiver.until(packet("42", ["end", None]))
-        assert got[:-1] == [packet("42", ["news", n]) for n in range(BROADCASTS)], got
+        broadcast_burst(to_sender, to_receiver, room)
         # One write of ~0.5 KB is one segment on loopback and one recv with a 1 MiB buffer.
         assert len(to_receiver.recv_frames) == 1, \
             f"the broadcasts came in {len(to_receiver.recv_frames)} recv calls (frames completed by each: " \
             f"{to_receiver.recv_frames!r}); joined to the waiting batch they are one write"
-
-        mine = to_sender.until(packet("43", ["ok"], MARKER_ID))
-        messages = parse(mine)
-        assert_events_in_order_each_before_its_ack(messages[:-2], "news", BROADCASTS, mine)
         assert len(to_sender.recv_frames) == 1, \
             f"the sender's broadcasts and acks came in {len(to_sender.recv_frames)} recv calls " \
             f"({to_sender.recv_frames!r}); with broadcasts in the batch its acks join it"

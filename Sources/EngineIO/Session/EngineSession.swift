@@ -358,8 +358,8 @@ public final class EngineSession: Sendable {
         case .wait(let deadline): return deadline
         case .write(let packets): batch = packets
         }
-        Self.write(batch, to: output)
         let writer = output.writer.value
+        Self.write(batch, to: writer, allocator: output.channel.allocator, deflate: output.deflate)
         writer.flush()
         if !writer.isWritable {
             // Backpressure: further packets wait in the machine until the socket drains.
@@ -387,16 +387,14 @@ public final class EngineSession: Sendable {
     /// Writes a batch's frames, in order. Small frames go through the pipeline together, in one
     /// buffer: each buffer written is a pass through the pipeline, an entry in NIO's pending
     /// writes and an iovec of the `writev`, which cost more than copying a small frame's bytes.
-    private static func write(_ batch: [EnginePacket], to output: WebSocketOutput) {
-        let writer = output.writer.value
-        let allocator = output.channel.allocator
+    private static func write(_ batch: [EnginePacket], to writer: EngineFrameWriter, allocator: ByteBufferAllocator, deflate: WebSocketDeflate?) {
         guard batch.count > 1 else {
-            if let packet = batch.first { writer.write(EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator, deflate: output.deflate)) }
+            if let packet = batch.first { writer.write(EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator, deflate: deflate)) }
             return
         }
         var joined: ByteBuffer?
         for packet in batch {
-            let frame = EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator, deflate: output.deflate)
+            let frame = EnginePacketCodec.encodeWebSocketFrame(packet, allocator: allocator, deflate: deflate)
             if frame.readableBytes > joinedFrameLimit {
                 if let pending = joined.take() { writer.write(pending) }
                 writer.write(frame)
